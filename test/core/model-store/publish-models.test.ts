@@ -1,0 +1,119 @@
+import { execFile } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { GetObjectCommand, HeadObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { publishRepository } from '../../../scripts/publish-models.ts';
+import { S3RVER_CREDENTIALS, S3RVER_REGION, type S3rverHandle, startS3rver } from '../../support/s3rver.ts';
+import { fileOf, type TinyRepository, writeTinyRepository } from './tiny-repository.ts';
+
+const BUCKET = 'models';
+
+let s3: S3rverHandle;
+let work: string;
+let local: string;
+let tiny: TinyRepository;
+let client: S3Client;
+const puts: string[] = [];
+
+beforeAll(async () => {
+  s3 = await startS3rver({ buckets: [BUCKET], setEnv: true });
+  s3.events.on('event', (event: { Records: { eventName: string; s3: { object: { key: string } } }[] }) => {
+    for (const record of event.Records) {
+      if (record.eventName === 'ObjectCreated:Put') puts.push(record.s3.object.key);
+    }
+  });
+  work = await mkdtemp(join(tmpdir(), 'publish-models-'));
+  local = join(work, 'repository');
+  tiny = await writeTinyRepository(local);
+  client = new S3Client({ region: S3RVER_REGION, credentials: S3RVER_CREDENTIALS });
+});
+
+afterAll(async () => {
+  await s3?.stop();
+  await rm(work, { recursive: true, force: true });
+});
+
+/** Waits until s3rver has reported `count` puts under `prefix` (its events arrive asynchronously). */
+async function putsUnder(prefix: string, count: number): Promise<string[]> {
+  await expect.poll(() => puts.filter((k) => k.startsWith(prefix)).length).toBe(count);
+  return puts.filter((k) => k.startsWith(prefix));
+}
+
+describe('publishRepository', () => {
+  it('uploads every file, byte for byte and with its sha256, before any manifest', async () => {
+    const lines: string[] = [];
+
+    const report = await publishRepository({
+      from: local,
+      to: `s3://${BUCKET}/first`,
+      client,
+      log: (l) => lines.push(l),
+    });
+
+    expect(report.skipped).toEqual([]);
+    expect(report.uploaded).toHaveLength(9);
+    const keys = await putsUnder('first/', 9);
+    const firstManifest = keys.findIndex((k) => k.endsWith('manifest.json'));
+    expect(firstManifest).toBe(5);
+    expect(keys.slice(firstManifest).every((k) => k.endsWith('manifest.json'))).toBe(true);
+    const model = fileOf(tiny['tiny-cls/1'], 'model-int8.onnx');
+    const head = await client.send(
+      new HeadObjectCommand({ Bucket: BUCKET, Key: 'first/tiny-cls/1/model-int8.onnx' }),
+    );
+    expect(head.ContentLength).toBe(model.bytes);
+    expect(head.Metadata?.sha256).toBe(model.sha256);
+    const object = await client.send(
+      new GetObjectCommand({ Bucket: BUCKET, Key: 'first/tiny-cls/1/model-int8.onnx' }),
+    );
+    const body = await object.Body?.transformToByteArray();
+    expect(
+      createHash('sha256')
+        .update(body ?? new Uint8Array())
+        .digest('hex'),
+    ).toBe(model.sha256);
+    expect(lines.at(-1)).toBe('published 4 model versions: 9 uploaded, 0 skipped');
+  });
+
+  it('skips objects that exist with the same size and sha256 and replaces the others', async () => {
+    const to = `s3://${BUCKET}/again`;
+    await publishRepository({ from: local, to, client });
+    await client.send(
+      new PutObjectCommand({ Bucket: BUCKET, Key: 'again/tiny-cls/1/labels.txt', Body: '0\n180\n' }),
+    );
+
+    const report = await publishRepository({ from: local, to, client });
+
+    expect(report.uploaded).toEqual([`${to}/tiny-cls/1/labels.txt`]);
+    expect(report.skipped).toHaveLength(8);
+  });
+
+  it('refuses to publish a repository whose file does not match its manifest, uploading nothing', async () => {
+    const broken = join(work, 'broken');
+    await writeTinyRepository(broken);
+    await writeFile(join(broken, 'tiny-cls', '2', 'model.onnx'), 'not a model');
+
+    const publishing = publishRepository({ from: broken, to: `s3://${BUCKET}/broken`, client });
+
+    await expect(publishing).rejects.toThrow(/refusing to publish .*tiny-cls\/2\/model.onnx/);
+    await new Promise((done) => setTimeout(done, 200));
+    expect(puts.filter((k) => k.startsWith('broken/'))).toEqual([]);
+  });
+
+  it('runs as a command that reads AWS_ENDPOINT_URL_S3 and prints what it did', async () => {
+    const run = promisify(execFile);
+
+    const { stdout } = await run(
+      process.execPath,
+      ['--import', 'tsx', 'scripts/publish-models.ts', local, `s3://${BUCKET}/cli/`],
+      { env: { ...process.env, NODE_NO_WARNINGS: '1' } },
+    );
+
+    expect(stdout).toContain(`upload  s3://${BUCKET}/cli/tiny-cls/1/model.onnx (`);
+    expect(stdout.trim().split('\n').at(-1)).toBe('published 4 model versions: 9 uploaded, 0 skipped');
+    expect(await putsUnder('cli/', 9)).toHaveLength(9);
+  });
+});
