@@ -9,6 +9,7 @@ export default defineConfig({
     env: {
       // EMF records go to stdout; tests opt in where they assert on them.
       POWERTOOLS_METRICS_DISABLED: 'true',
+      LOG_LEVEL: 'silent',
     },
   },
 });

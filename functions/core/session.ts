@@ -40,6 +40,9 @@ function sessionOptions(
     enableCpuMemArena: true,
     enableMemPattern: true,
     logSeverityLevel: 3,
+    // Idle pool threads otherwise busy-wait between runs; on a 2-core Lambda or a shared host that spinning
+    // steals the CPU the next operator (or the event loop) needs: measured 97 -> 70 ms for det+cls+rec.
+    extra: { session: { intra_op: { allow_spinning: '0' }, inter_op: { allow_spinning: '0' } } },
   };
 }
 

@@ -1,0 +1,288 @@
+/**
+ * `npm run bench`: the OCR benchmark, every figure measured in this one run on the same images.
+ *
+ * 1. Latency: our raw pipeline, the HTTP endpoint (real socket, same process) and `@gutenye/ocr-node` on the
+ *    same model files, interleaved per image; medians, ratios and character accuracy (1 − CER).
+ * 2. Cold start: process start to first OCR result with the repository on s3rver and an empty cache,
+ *    against the floor (read the files, create the sessions, one run, in one process). Both are esbuild
+ *    bundles, as deployed.
+ * 3. Peak RSS of the server process with the OCR models loaded, after serving every image.
+ *
+ * Env: BENCH_RUNS (default 7), BENCH_COLD_RUNS (default 5).
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import GutenOcr from '@gutenye/ocr-node';
+import { serve } from '@hono/node-server';
+import { createModelStore } from '../functions/core/model-store/store.ts';
+import { createRuntime } from '../functions/core/runtime.ts';
+import { OcrPipeline } from '../functions/image/ocr-pipeline.ts';
+import { imageOcrTask } from '../functions/image/task.ts';
+import { bundleFunction } from '../scripts/bundle.ts';
+import { publishRepository } from '../scripts/publish-models.ts';
+import { S3RVER_CREDENTIALS, S3RVER_REGION, startS3rver } from '../test/support/s3rver.ts';
+import { benchImages, characterAccuracy } from './ocr-images.ts';
+import { median, ms, quantile } from './stats.ts';
+
+const RUNS = Number(process.env.BENCH_RUNS ?? 7);
+const COLD_RUNS = Number(process.env.BENCH_COLD_RUNS ?? 5);
+const MODELS = resolve('models');
+const work = await mkdtemp(join(tmpdir(), 'inferlet-bench-'));
+const images = await benchImages();
+const paths = new Map<string, string>();
+for (const image of images) {
+  const path = join(work, image.name);
+  await writeFile(path, image.bytes);
+  paths.set(image.name, path);
+}
+const mediaType = { png: 'image/png', jpeg: 'image/jpeg', webp: 'image/webp' } as const;
+
+// ---- 1. latency and accuracy -------------------------------------------------------------------------
+async function latency() {
+  const store = createModelStore({ repository: MODELS, cacheDir: join(work, 'cache') });
+  const { app, service } = createRuntime({
+    tasks: [{ definition: imageOcrTask, model: { name: 'ppocr-v4' } }],
+    store,
+  });
+  await service.warm();
+  const [detector, classifier, recognizer] = await Promise.all([
+    store.load('ppocr-v4-det'),
+    store.load('ppocr-mobile-v2-cls'),
+    store.load('ppocr-v4-rec'),
+  ]);
+  const pipeline = await OcrPipeline.create({ detector, classifier, recognizer });
+  const server = await new Promise<ReturnType<typeof serve>>((ok) => {
+    const s = serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' }, () => ok(s));
+  });
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/v1/image/ocr`;
+  const guten = await GutenOcr.create({
+    models: {
+      detectionPath: join(MODELS, 'ppocr-v4-det/1/model.onnx'),
+      recognitionPath: join(MODELS, 'ppocr-v4-rec/1/model.onnx'),
+      dictionaryPath: join(MODELS, 'ppocr-v4-rec/1/ppocr_keys_v1.txt'),
+    },
+  });
+
+  const rows = [];
+  const all = { raw: [] as number[], http: [] as number[], guten: [] as number[] };
+  for (const image of images) {
+    const t = { raw: [] as number[], http: [] as number[], guten: [] as number[] };
+    let rawText: string[] = [];
+    let httpText: string[] = [];
+    let gutenText: string[] = [];
+    for (let i = -1; i < RUNS; i++) {
+      let t0 = performance.now();
+      const r = await pipeline.run(image.bytes);
+      const raw = performance.now() - t0;
+      t0 = performance.now();
+      const response = await fetch(url, {
+        method: 'POST',
+        body: image.bytes,
+        headers: { 'content-type': mediaType[image.format] },
+      });
+      const body = (await response.json()) as { lines: { text: string }[] };
+      const http = performance.now() - t0;
+      t0 = performance.now();
+      const g = (await guten.detect(paths.get(image.name) as string)) as { text: string }[];
+      const gt = performance.now() - t0;
+      if (i < 0) continue; // warm-up
+      t.raw.push(raw);
+      t.http.push(http);
+      t.guten.push(gt);
+      rawText = r.lines.map((l) => l.text);
+      httpText = body.lines.map((l) => l.text);
+      gutenText = g.map((l) => l.text);
+    }
+    all.raw.push(...t.raw);
+    all.http.push(...t.http);
+    all.guten.push(...t.guten);
+    rows.push({
+      image: image.name,
+      rawP50: median(t.raw),
+      httpP50: median(t.http),
+      gutenP50: median(t.guten),
+      accuracy: characterAccuracy(image.lines, rawText),
+      httpAccuracy: characterAccuracy(image.lines, httpText),
+      gutenAccuracy: characterAccuracy(image.lines, gutenText),
+    });
+  }
+  await new Promise<void>((ok) => server.close(() => ok()));
+  return { rows, all };
+}
+
+// ---- 2. cold start -------------------------------------------------------------------------------------
+const bundle = (entry: string, out: string) => bundleFunction(entry, out);
+
+function runChild(
+  file: string,
+  args: string[],
+  env: NodeJS.ProcessEnv,
+): Promise<{ wallMs: number; lines: number }> {
+  return new Promise((ok, fail) => {
+    const t0 = performance.now();
+    const child = spawn(process.execPath, [file, ...args], {
+      env: { ...process.env, ...env },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    let out = '';
+    child.stdout.on('data', (d) => {
+      out += d;
+      if (out.includes('\n')) {
+        const wallMs = performance.now() - t0;
+        ok({ wallMs, lines: (JSON.parse(out.split('\n')[0] as string) as { lines: number }).lines });
+      }
+    });
+    child.on('exit', (code) => (code ? fail(new Error(`${file} exited with ${code}`)) : undefined));
+  });
+}
+
+async function coldStart() {
+  // Bundles live inside the checkout so the external native packages resolve from node_modules.
+  const dir = resolve('dist/bench');
+  await mkdir(dir, { recursive: true });
+  const ours = await bundle('bench/cold-start/inferlet.ts', join(dir, 'cold-inferlet.mjs'));
+  const floor = await bundle('bench/cold-start/limit.ts', join(dir, 'cold-limit.mjs'));
+  const s3 = await startS3rver({ buckets: ['models'], setEnv: true });
+  try {
+    await publishRepository({ from: MODELS, to: 's3://models/', log: () => undefined });
+    const image = paths.get('receipt.png') as string;
+    const env = {
+      AWS_ENDPOINT_URL_S3: s3.endpoint,
+      AWS_ACCESS_KEY_ID: S3RVER_CREDENTIALS.accessKeyId,
+      AWS_SECRET_ACCESS_KEY: S3RVER_CREDENTIALS.secretAccessKey,
+      AWS_REGION: S3RVER_REGION,
+      MODEL_REPOSITORY: 's3://models/',
+      POWERTOOLS_METRICS_DISABLED: 'true',
+      LOG_LEVEL: 'silent',
+    };
+    const oursMs: number[] = [];
+    const floorMs: number[] = [];
+    for (let i = 0; i < COLD_RUNS; i++) {
+      const cache = await mkdtemp(join(work, 'cold-cache-'));
+      oursMs.push((await runChild(ours, [image], { ...env, MODEL_CACHE_DIR: cache })).wallMs);
+      floorMs.push((await runChild(floor, [image, MODELS], env)).wallMs);
+    }
+    const warmCache = await mkdtemp(join(work, 'warm-cache-'));
+    await runChild(ours, [image], { ...env, MODEL_CACHE_DIR: warmCache });
+    const warmDisk: number[] = [];
+    for (let i = 0; i < COLD_RUNS; i++)
+      warmDisk.push((await runChild(ours, [image], { ...env, MODEL_CACHE_DIR: warmCache })).wallMs);
+    return { ours: median(oursMs), floor: median(floorMs), warmDisk: median(warmDisk) };
+  } finally {
+    await s3.stop();
+  }
+}
+
+// ---- 3. peak RSS of the server -----------------------------------------------------------------------
+async function serverPeakRss() {
+  const dir = resolve('dist/bench');
+  const file = await bundle('functions/server/main.ts', join(dir, 'server.mjs'));
+  const port = 18000 + Math.floor(Math.random() * 1000);
+  const child: ChildProcess = spawn(process.execPath, [file], {
+    env: {
+      ...process.env,
+      PORT: String(port),
+      MODEL_REPOSITORY: MODELS,
+      MODEL_CACHE_DIR: join(work, 'srv-cache'),
+      POWERTOOLS_METRICS_DISABLED: 'true',
+      LOG_LEVEL: 'silent',
+    },
+    stdio: 'ignore',
+  });
+  try {
+    const base = `http://127.0.0.1:${port}`;
+    for (let i = 0; i < 200; i++) {
+      const ready = await fetch(`${base}/v2/health/ready`).then(
+        (r) => r.status === 200,
+        () => false,
+      );
+      if (ready) break;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    const { readFile } = await import('node:fs/promises');
+    const status = async () => {
+      const text = await readFile(`/proc/${child.pid}/status`, 'utf8');
+      const kb = (key: string) =>
+        Number(new RegExp(`${key}:\\s+(\\d+)`).exec(text)?.[1] ?? Number.NaN) / 1024;
+      return { rssMiB: kb('VmRSS'), peakMiB: kb('VmHWM') };
+    };
+    const loaded = await status();
+    for (let round = 0; round < 3; round++) {
+      for (const image of images) {
+        await fetch(`${base}/v1/image/ocr`, {
+          method: 'POST',
+          body: image.bytes,
+          headers: { 'content-type': mediaType[image.format] },
+        });
+      }
+    }
+    return { loaded, afterServing: await status() };
+  } finally {
+    child.kill('SIGTERM');
+  }
+}
+
+const { rows, all } = await latency();
+console.log(`\nOCR latency, ${RUNS} runs per image after one warm-up (medians; accuracy = 1 - CER)\n`);
+console.table(
+  rows.map((r) => ({
+    image: r.image,
+    'pipeline p50': ms(r.rawP50),
+    'endpoint p50': ms(r.httpP50),
+    'endpoint/pipeline': (r.httpP50 / r.rawP50).toFixed(3),
+    'gutenye p50': ms(r.gutenP50),
+    'speed-up vs gutenye': `${(r.gutenP50 / r.rawP50).toFixed(2)}x`,
+    accuracy: r.accuracy.toFixed(3),
+    'gutenye accuracy': r.gutenAccuracy.toFixed(3),
+  })),
+);
+const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+const summary = {
+  pipelineP50: median(all.raw),
+  endpointP50: median(all.http),
+  gutenP50: median(all.guten),
+  pipelineP90: quantile(all.raw, 0.9),
+  endpointOverPipeline: median(all.http) / median(all.raw),
+  endpointOverPipelinePerImageMedian: median(rows.map((r) => r.httpP50 / r.rawP50)),
+  speedupVsGutenPerImageMedian: median(rows.map((r) => r.gutenP50 / r.rawP50)),
+  accuracy: mean(rows.map((r) => r.accuracy)),
+  gutenAccuracy: mean(rows.map((r) => r.gutenAccuracy)),
+};
+console.log('\nsummary over all images:');
+console.log(
+  `  pipeline p50 ${ms(summary.pipelineP50)}  endpoint p50 ${ms(summary.endpointP50)}  gutenye p50 ${ms(summary.gutenP50)}`,
+);
+console.log(
+  `  endpoint / pipeline: ${summary.endpointOverPipeline.toFixed(3)} overall, ${summary.endpointOverPipelinePerImageMedian.toFixed(3)} median per image (target <= 1.10)`,
+);
+console.log(
+  `  speed-up vs gutenye: ${summary.speedupVsGutenPerImageMedian.toFixed(2)}x median per image (target >= 2)`,
+);
+console.log(
+  `  mean character accuracy: ours ${summary.accuracy.toFixed(4)}, gutenye ${summary.gutenAccuracy.toFixed(4)}`,
+);
+
+const cold = await coldStart();
+console.log(`\ncold start, median of ${COLD_RUNS} (process start -> first OCR result):`);
+console.log(
+  `  from s3rver, empty cache ${ms(cold.ours)}; floor (local files, sessions, one run) ${ms(cold.floor)}; ratio ${(cold.ours / cold.floor).toFixed(3)} (target <= 1.3)`,
+);
+console.log(
+  `  from s3rver, warm disk cache ${ms(cold.warmDisk)}; ratio ${(cold.warmDisk / cold.floor).toFixed(3)}`,
+);
+
+const rss = await serverPeakRss();
+console.log(
+  `\nserver RSS: ${rss.loaded.rssMiB.toFixed(0)} MiB with the OCR models loaded; peak ${rss.afterServing.peakMiB.toFixed(0)} MiB after serving every image 3 times`,
+);
+
+await mkdir('bench/results', { recursive: true });
+await writeFile(
+  'bench/results/ocr.json',
+  `${JSON.stringify({ date: new Date().toISOString(), runs: RUNS, rows, summary, cold, rss }, null, 2)}\n`,
+);
+await rm(work, { recursive: true, force: true });
+process.exit(0);

@@ -1,0 +1,37 @@
+/**
+ * Structured JSON logs on stderr (stdout carries EMF metrics). Never pass a request payload here:
+ * log sizes, types and ids, not content.
+ */
+const LEVELS = { debug: 10, info: 20, warn: 30, error: 40, silent: 100 } as const;
+type Level = Exclude<keyof typeof LEVELS, 'silent'>;
+
+function threshold(): number {
+  const wanted = (process.env.LOG_LEVEL ?? 'info').toLowerCase();
+  return wanted in LEVELS ? LEVELS[wanted as keyof typeof LEVELS] : LEVELS.info;
+}
+
+function write(level: Level, message: string, fields?: Record<string, unknown>): void {
+  if (LEVELS[level] < threshold()) return;
+  const line = JSON.stringify({
+    level: level.toUpperCase(),
+    time: new Date().toISOString(),
+    message,
+    ...fields,
+  });
+  process.stderr.write(`${line}\n`);
+}
+
+/** The process logger. */
+export const log = {
+  debug: (message: string, fields?: Record<string, unknown>) => write('debug', message, fields),
+  info: (message: string, fields?: Record<string, unknown>) => write('info', message, fields),
+  warn: (message: string, fields?: Record<string, unknown>) => write('warn', message, fields),
+  error: (message: string, fields?: Record<string, unknown>) => write('error', message, fields),
+};
+
+/** The parts of an error that are safe to log: name, message and stack, never a payload. */
+export function describeError(error: unknown): Record<string, unknown> {
+  if (error instanceof Error)
+    return { errorName: error.name, errorMessage: error.message, stack: error.stack };
+  return { errorMessage: String(error) };
+}

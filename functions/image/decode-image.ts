@@ -1,0 +1,160 @@
+import sharp from 'sharp';
+import { PayloadTooLargeError, UndecodableContentError, UnsupportedMediaTypeError } from '../core/errors.ts';
+
+/** An image decoded to 8-bit RGB, row-major, three bytes a pixel, upright (EXIF orientation applied). */
+export interface DecodedImage {
+  readonly data: Uint8Array;
+  readonly width: number;
+  readonly height: number;
+  readonly format: 'png' | 'jpeg' | 'webp';
+}
+
+/** Limits on what {@link decodeImage} accepts. */
+export interface DecodeImageOptions {
+  /** Largest width × height accepted. Default: `OCR_MAX_PIXELS`, else 40 000 000. */
+  readonly maxPixels?: number;
+}
+
+const DEFAULT_MAX_PIXELS = 40_000_000;
+
+/** The pixel limit from `OCR_MAX_PIXELS`, else 40 megapixels. */
+export function maxPixelsFromEnv(env: NodeJS.ProcessEnv = process.env): number {
+  const value = Number.parseInt(env.OCR_MAX_PIXELS ?? '', 10);
+  return Number.isFinite(value) && value > 0 ? value : DEFAULT_MAX_PIXELS;
+}
+
+function startsWith(bytes: Uint8Array, signature: readonly number[], at = 0): boolean {
+  if (bytes.length < at + signature.length) return false;
+  return signature.every((b, i) => bytes[at + i] === b);
+}
+
+const ascii = (s: string) => Array.from(s, (c) => c.charCodeAt(0));
+
+/** The accepted format the bytes announce, from their magic numbers. */
+function sniffAccepted(bytes: Uint8Array): DecodedImage['format'] | undefined {
+  if (startsWith(bytes, [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a])) return 'png';
+  if (startsWith(bytes, [0xff, 0xd8, 0xff])) return 'jpeg';
+  if (startsWith(bytes, ascii('RIFF')) && startsWith(bytes, ascii('WEBP'), 8)) return 'webp';
+  return undefined;
+}
+
+/**
+ * Width and height from a PNG's IHDR, which the format requires to be the first chunk. Read here rather
+ * than by the decoder because libspng refuses a header that is not followed by image data, and such a
+ * header-only file is exactly what a decompression bomb looks like.
+ */
+function pngDimensions(bytes: Uint8Array): { width: number; height: number } | undefined {
+  if (bytes.length < 24 || !startsWith(bytes, ascii('IHDR'), 12)) return undefined;
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  return { width: view.getUint32(16), height: view.getUint32(20) };
+}
+
+/** A format we recognise but do not accept, so the client hears 415 rather than "corrupt". */
+function sniffOther(bytes: Uint8Array): string | undefined {
+  if (startsWith(bytes, ascii('GIF8'))) return 'GIF';
+  if (startsWith(bytes, ascii('BM'))) return 'BMP';
+  if (startsWith(bytes, [0x49, 0x49, 0x2a, 0x00]) || startsWith(bytes, [0x4d, 0x4d, 0x00, 0x2a]))
+    return 'TIFF';
+  if (startsWith(bytes, ascii('%PDF'))) return 'PDF';
+  if (startsWith(bytes, ascii('ftyp'), 4)) return 'HEIF/AVIF';
+  if (startsWith(bytes, [0x00, 0x00, 0x01, 0x00])) return 'ICO';
+  if (
+    startsWith(bytes, [0xff, 0x0a]) ||
+    startsWith(bytes, [0x00, 0x00, 0x00, 0x0c, 0x4a, 0x58, 0x4c, 0x20])
+  ) {
+    return 'JPEG XL';
+  }
+  // SVG is refused before any renderer sees it: it can reference files and explode in size.
+  const head = Buffer.from(bytes.subarray(0, 256)).toString('latin1').trimStart().toLowerCase();
+  if (head.startsWith('<?xml') || head.startsWith('<svg')) return 'SVG';
+  return undefined;
+}
+
+/**
+ * Decodes a PNG, JPEG or WebP image to upright 8-bit RGB, transparency flattened onto white.
+ *
+ * The header is read first and an image whose declared width × height exceeds `maxPixels` is refused
+ * before any pixel is decoded, so a small file cannot claim gigabytes of memory.
+ *
+ * @throws {UnsupportedMediaTypeError} a recognisable image format other than PNG, JPEG or WebP (415).
+ * @throws {PayloadTooLargeError} more pixels than allowed (413).
+ * @throws {UndecodableContentError} anything else that does not decode: empty, truncated, corrupt, unknown (422).
+ *
+ * @example
+ * ```ts
+ * const image = await decodeImage(new Uint8Array(await readFile('page.png')));
+ * image.data[0]; // red of the top-left pixel
+ * ```
+ */
+export async function decodeImage(
+  bytes: Uint8Array,
+  options: DecodeImageOptions = {},
+): Promise<DecodedImage> {
+  const maxPixels = options.maxPixels ?? maxPixelsFromEnv();
+  if (bytes.length === 0) throw new UndecodableContentError('image is empty (0 bytes)');
+  const format = sniffAccepted(bytes);
+  if (!format) {
+    const other = sniffOther(bytes);
+    if (other)
+      throw new UnsupportedMediaTypeError(`${other} images are not supported; send PNG, JPEG or WebP`);
+    throw new UndecodableContentError('not an image: expected PNG, JPEG or WebP content');
+  }
+  const input = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  let dimensions = format === 'png' ? pngDimensions(bytes) : undefined;
+  if (!dimensions) {
+    try {
+      dimensions = await sharp(input, { limitInputPixels: false }).metadata();
+    } catch (error) {
+      throw new UndecodableContentError(
+        `${format.toUpperCase()} header cannot be read: ${messageOf(error)}`,
+        {
+          cause: error,
+        },
+      );
+    }
+  }
+  const { width, height } = dimensions;
+  if (!(width > 0 && height > 0)) {
+    throw new UndecodableContentError(`${format.toUpperCase()} header declares no dimensions`);
+  }
+  if (width * height > maxPixels) {
+    throw new PayloadTooLargeError(
+      `image is ${width}×${height} (${width * height} pixels); the limit is ${maxPixels} pixels`,
+    );
+  }
+  try {
+    const { data, info } = await sharp(input, {
+      limitInputPixels: maxPixels,
+      // 'error' includes truncation; 'warning' would also refuse files with merely odd metadata.
+      failOn: 'error',
+    })
+      .autoOrient()
+      .flatten({ background: '#ffffff' })
+      .toColourspace('srgb')
+      .removeAlpha()
+      .raw({ depth: 'uchar' })
+      .toBuffer({ resolveWithObject: true });
+    if (info.channels !== 3) {
+      throw new Error(`decoder produced ${info.channels} channels`);
+    }
+    return {
+      data: new Uint8Array(data.buffer, data.byteOffset, data.byteLength),
+      width: info.width,
+      height: info.height,
+      format,
+    };
+  } catch (error) {
+    throw new UndecodableContentError(
+      `${format.toUpperCase()} image is truncated or corrupt: ${messageOf(error)}`,
+      {
+        cause: error,
+      },
+    );
+  }
+}
+
+function messageOf(error: unknown): string {
+  // libvips messages name the fault (e.g. "Input buffer has corrupt header"), never the bytes themselves.
+  const text = error instanceof Error ? error.message : String(error);
+  return text.split('\n')[0]?.slice(0, 200) ?? 'unknown error';
+}

@@ -1,0 +1,68 @@
+import * as ort from 'onnxruntime-node';
+import type { Stopwatch } from '../core/timings.ts';
+import { cropSize, sampleQuad } from './crop.ts';
+import type { DecodedImage } from './decode-image.ts';
+import type { Quad } from './geometry.ts';
+
+/** Input size of the PP-OCR orientation classifier. */
+export interface OrientationInput {
+  readonly height: number;
+  readonly width: number;
+}
+
+/**
+ * Probability that each line is upside down, from the 0°/180° classifier. Lines are sampled at the
+ * classifier's height keeping their aspect ratio, squeezed to at most its width and zero-padded on the right
+ * (the classifier answers wrongly when lines are stretched to fill it), in batches of `batchSize` with one
+ * `session.run` per batch.
+ */
+export async function upsideDownProbabilities(
+  session: ort.InferenceSession,
+  image: DecodedImage,
+  quads: readonly Quad[],
+  input: OrientationInput,
+  batchSize: number,
+  watch: Stopwatch,
+): Promise<Float32Array> {
+  const result = new Float32Array(quads.length);
+  const inputName = session.inputNames[0] as string;
+  const outputName = session.outputNames[0] as string;
+  const { height, width } = input;
+  for (let begin = 0; begin < quads.length; begin += batchSize) {
+    const count = Math.min(batchSize, quads.length - begin);
+    const tensor = watch.timeSync('preprocess', () => {
+      const data = new Float32Array(count * 3 * height * width);
+      for (let i = 0; i < count; i++) {
+        const quad = quads[begin + i] as Quad;
+        const crop = cropSize(quad);
+        const contentWidth = Math.min(width, Math.ceil((height * crop.width) / crop.height));
+        sampleQuad(image, quad, { tensor: data, index: i, height, width }, contentWidth);
+      }
+      return new ort.Tensor('float32', data, [count, 3, height, width]);
+    });
+    const outputs = await watch.time('inference', () => session.run({ [inputName]: tensor }));
+    const probs = outputs[outputName]?.data as Float32Array;
+    for (let i = 0; i < count; i++) result[begin + i] = probs[i * 2 + 1] as number;
+  }
+  return result;
+}
+
+/** Which lines to turn half a turn, and whether the page as a whole is upside down. */
+export interface OrientationDecision {
+  readonly pageUpsideDown: boolean;
+  readonly flip: boolean[];
+}
+
+/**
+ * Decides line orientations. PaddleOCR turns a line only when the classifier says 180° with more than
+ * `threshold`. When most lines of a page are upside down the whole page is, and then the same threshold
+ * applies the other way: a line stays as it is only when the classifier is that sure it is upright. This
+ * keeps short, ambiguous lines (digits, "ooo") consistent with the page.
+ */
+export function decideOrientation(upsideDown: Float32Array, threshold: number): OrientationDecision {
+  let votes = 0;
+  for (const p of upsideDown) if (p > 0.5) votes++;
+  const pageUpsideDown = votes * 2 > upsideDown.length;
+  const flip = Array.from(upsideDown, (p) => (pageUpsideDown ? 1 - p <= threshold : p > threshold));
+  return { pageUpsideDown, flip };
+}

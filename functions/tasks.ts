@@ -1,0 +1,32 @@
+import type { ServedTask } from './core/inference-service.ts';
+import { taskModelFromEnv } from './core/tasks/served-model.ts';
+import type { TaskDefinition } from './core/tasks/types.ts';
+import { imageOcrTask } from './image/task.ts';
+
+/** Every task Inferlet can serve, by name (`<modality>/<task>`). */
+export const SUPPORTED_TASKS: Readonly<Record<string, TaskDefinition>> = Object.freeze({
+  [imageOcrTask.name]: imageOcrTask,
+});
+
+/** The definition of a task, or an error that lists the valid names. */
+export function taskDefinition(name: string): TaskDefinition {
+  const task = SUPPORTED_TASKS[name];
+  if (!task)
+    throw new Error(`unknown task "${name}"; valid tasks: ${Object.keys(SUPPORTED_TASKS).join(', ')}`);
+  return task;
+}
+
+/**
+ * The tasks this process serves, from the environment:
+ * `TASKS` (comma-separated task names; default all) and `MODEL_<TASK>` (e.g. `MODEL_IMAGE_OCR=ppocr-v4@1`).
+ */
+export function servedTasksFromEnv(env: NodeJS.ProcessEnv = process.env): ServedTask[] {
+  const names = (env.TASKS ?? Object.keys(SUPPORTED_TASKS).join(','))
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
+  return names.map((name) => {
+    const definition = taskDefinition(name);
+    return { definition, model: taskModelFromEnv(definition, env) };
+  });
+}

@@ -1,0 +1,81 @@
+import { RemovalPolicy, Validations } from 'aws-cdk-lib';
+import { Grant, type IGrantable } from 'aws-cdk-lib/aws-iam';
+import { BlockPublicAccess, Bucket, BucketEncryption, ObjectOwnership } from 'aws-cdk-lib/aws-s3';
+import { Construct } from 'constructs';
+
+/** Props of {@link ModelBucket}. */
+export interface ModelBucketProps {
+  /**
+   * What happens to both buckets when they leave the stack. Models are rebuilt from source, but access
+   * logs are an audit record, hence the default.
+   * @default RemovalPolicy.RETAIN
+   */
+  readonly removalPolicy?: RemovalPolicy;
+}
+
+/**
+ * The S3 bucket that holds the model repository (`<model>/<version>/` with a manifest), as the model store
+ * reads it: private, encrypted at rest, reachable only over TLS, versioned so a bad publish can be rolled
+ * back, with server access logs in a second bucket of the same kind.
+ *
+ * @example
+ * ```ts
+ * const models = new ModelBucket(this, 'Models');
+ * models.grantReadModels(fn);
+ * fn.addEnvironment('MODEL_REPOSITORY', `s3://${models.bucket.bucketName}/`);
+ * ```
+ */
+export class ModelBucket extends Construct {
+  /** The bucket of the model repository. */
+  readonly bucket: Bucket;
+  /** The bucket that receives the server access logs of {@link ModelBucket.bucket}. */
+  readonly accessLogsBucket: Bucket;
+
+  constructor(scope: Construct, id: string, props: ModelBucketProps = {}) {
+    super(scope, id);
+    const removalPolicy = props.removalPolicy ?? RemovalPolicy.RETAIN;
+
+    this.accessLogsBucket = new Bucket(this, 'AccessLogs', {
+      blockPublicAccess: BlockPublicAccess.BLOCK_ALL,
+      // Server access logging delivers with SSE-S3 only; a KMS key would make the logs undeliverable.
+      encryption: BucketEncryption.S3_MANAGED,
+      enforceSSL: true,
+      objectOwnership: ObjectOwnership.BUCKET_OWNER_ENFORCED,
+      removalPolicy,
+    });
+    Validations.of(this.accessLogsBucket).acknowledge({
+      id: 'AwsSolutions-S1',
+      reason:
+        'This is the access-log destination of the model bucket; logging it would need yet another bucket.',
+    });
+
+    this.bucket = new Bucket(this, 'Bucket', {
+      blockPublicAccess: BlockPublicAccess.BLOCK_ALL,
+      encryption: BucketEncryption.S3_MANAGED,
+      enforceSSL: true,
+      versioned: true,
+      objectOwnership: ObjectOwnership.BUCKET_OWNER_ENFORCED,
+      serverAccessLogsBucket: this.accessLogsBucket,
+      serverAccessLogsPrefix: 'models/',
+      removalPolicy,
+    });
+  }
+
+  /**
+   * Lets `grantee` read the model repository and nothing else: `s3:GetObject` (GET and HEAD) on its
+   * objects and `s3:ListBucket` on the bucket.
+   */
+  grantReadModels(grantee: IGrantable): Grant {
+    const objects = Grant.addToPrincipal({
+      grantee,
+      actions: ['s3:GetObject'],
+      resourceArns: [this.bucket.arnForObjects('*')],
+    });
+    const listing = Grant.addToPrincipal({
+      grantee,
+      actions: ['s3:ListBucket'],
+      resourceArns: [this.bucket.bucketArn],
+    });
+    return objects.combine(listing);
+  }
+}

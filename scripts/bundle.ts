@@ -1,0 +1,47 @@
+/**
+ * Bundles each Lambda entry with esbuild into `dist/<function>/index.mjs` (ESM, Node 22).
+ * Native packages stay external: `onnxruntime-node` and `sharp` come from Lambda layers (see layers/).
+ *
+ *   tsx scripts/bundle.ts [outDir]
+ */
+import { stat } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { build } from 'esbuild';
+
+/** Packages with native binaries that the bundle must not inline. */
+export const EXTERNAL_PACKAGES = ['onnxruntime-node', 'sharp'];
+
+/** CommonJS dependencies inside an ESM bundle still call require(); this gives them one. */
+export const ESM_REQUIRE_BANNER =
+  "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);";
+
+/** Lambda entries: function name -> source file. */
+export const LAMBDA_ENTRIES: Readonly<Record<string, string>> = {
+  image: 'functions/image/handler.ts',
+};
+
+/** Bundles one entry; returns the output file. */
+export async function bundleFunction(entry: string, outFile: string): Promise<string> {
+  await build({
+    entryPoints: [entry],
+    outfile: outFile,
+    bundle: true,
+    platform: 'node',
+    target: 'node22',
+    format: 'esm',
+    minify: true,
+    sourcemap: 'linked',
+    external: EXTERNAL_PACKAGES,
+    banner: { js: ESM_REQUIRE_BANNER },
+    logLevel: 'warning',
+  });
+  return outFile;
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  const outDir = resolve(process.argv[2] ?? 'dist');
+  for (const [name, entry] of Object.entries(LAMBDA_ENTRIES)) {
+    const out = await bundleFunction(entry, join(outDir, name, 'index.mjs'));
+    console.log(`${name}: ${out} (${((await stat(out)).size / 1024).toFixed(0)} KiB)`);
+  }
+}

@@ -1,0 +1,76 @@
+import sharp from 'sharp';
+
+/** One line of text to draw: its content, font size in pixels and baseline position. */
+export interface TextLine {
+  readonly text: string;
+  readonly x: number;
+  readonly y: number;
+  readonly fontSize: number;
+}
+
+/** What to render: a white canvas with black text lines, optionally turned by a multiple of 90 degrees. */
+export interface RenderOptions {
+  readonly width: number;
+  readonly height: number;
+  readonly lines: readonly TextLine[];
+  readonly format?: 'png' | 'jpeg' | 'webp';
+  /** Clockwise rotation applied to the whole page after drawing. */
+  readonly rotate?: 0 | 90 | 180 | 270;
+  /** DejaVu Sans is what the CI image installs (`fonts-dejavu-core`); the generic family is the fallback. */
+  readonly fontFamily?: string;
+}
+
+function escapeXml(text: string): string {
+  return text.replace(/[<>&'"]/g, (c) => `&#${c.charCodeAt(0)};`);
+}
+
+/** The SVG of a page; exported so tests can reuse a layout with a different encoder. */
+export function pageSvg(options: RenderOptions): string {
+  const family = options.fontFamily ?? "'DejaVu Sans', sans-serif";
+  const texts = options.lines
+    .map(
+      (l) =>
+        `<text x="${l.x}" y="${l.y}" font-family="${family}" font-size="${l.fontSize}" fill="#000">${escapeXml(l.text)}</text>`,
+    )
+    .join('');
+  return `<svg xmlns="http://www.w3.org/2000/svg" width="${options.width}" height="${options.height}"><rect width="100%" height="100%" fill="#fff"/>${texts}</svg>`;
+}
+
+/**
+ * Renders text lines to an encoded image with sharp (librsvg draws the SVG `<text>`).
+ *
+ * @example
+ * ```ts
+ * const png = await renderText({ width: 640, height: 160, lines: [{ text: 'hello', x: 20, y: 60, fontSize: 40 }] });
+ * ```
+ */
+export async function renderText(options: RenderOptions): Promise<Uint8Array> {
+  let image = sharp(Buffer.from(pageSvg(options))).flatten({ background: '#ffffff' });
+  if (options.rotate) image = image.rotate(options.rotate);
+  switch (options.format ?? 'png') {
+    case 'jpeg':
+      image = image.jpeg({ quality: 90 });
+      break;
+    case 'webp':
+      image = image.webp({ quality: 90 });
+      break;
+    default:
+      image = image.png();
+  }
+  return new Uint8Array(await image.toBuffer());
+}
+
+/** Lines laid out top to bottom at a fixed left margin, `lineHeight` times the font size apart. */
+export function stackLines(
+  texts: readonly { text: string; fontSize: number }[],
+  origin: { x: number; y: number } = { x: 24, y: 24 },
+  lineHeight = 1.6,
+): TextLine[] {
+  const lines: TextLine[] = [];
+  let top = origin.y;
+  for (const t of texts) {
+    lines.push({ text: t.text, x: origin.x, y: Math.round(top + t.fontSize), fontSize: t.fontSize });
+    top += t.fontSize * lineHeight;
+  }
+  return lines;
+}
