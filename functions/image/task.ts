@@ -17,7 +17,10 @@ export const imageOcrTask: TaskDefinition = {
     const { manifest } = ensemble;
     const component = (role: string) => {
       const c = manifest.composing?.find((m) => m.role === role);
-      if (!c) throw new InvalidInputError(`model ${manifest.name}@${manifest.version} has no "${role}"; is it an OCR ensemble?`);
+      if (!c)
+        throw new InvalidInputError(
+          `model ${manifest.name}@${manifest.version} has no "${role}"; is it an OCR ensemble?`,
+        );
       return store.load(c.name, c.version);
     };
     const [detector, classifier, recognizer] = await Promise.all([
@@ -26,7 +29,11 @@ export const imageOcrTask: TaskDefinition = {
       component('recognizer'),
     ]);
     const pipeline = await OcrPipeline.create({ detector, classifier, recognizer });
-    const ref = (m: typeof ensemble): ModelRef => ({ name: m.manifest.name, version: m.manifest.version, variant: m.variant });
+    const ref = (m: typeof ensemble): ModelRef => ({
+      name: m.manifest.name,
+      version: m.manifest.version,
+      variant: m.variant,
+    });
     return {
       model: ref(ensemble),
       loaded: [ensemble, detector, classifier, recognizer].map(ref),

@@ -17,7 +17,6 @@ import type { ModelBucket } from './model-bucket.ts';
 
 const PROJECT_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
-
 /** Props of {@link InferenceFunction}. */
 export interface InferenceFunctionProps {
   /** The Lambda entry, relative to the repository root, e.g. `functions/image/handler.ts`; exports `handler`. */
