@@ -22,7 +22,7 @@ import { createRuntime } from '../functions/core/runtime.ts';
 import { OcrPipeline } from '../functions/image/ocr-pipeline.ts';
 import { imageOcrTask } from '../functions/image/task.ts';
 import { bundleFunction } from '../scripts/bundle.ts';
-import { publishRepository } from '../scripts/publish-models.ts';
+import { publishRepository } from '../functions/core/model-store/publish.ts';
 import { S3RVER_CREDENTIALS, S3RVER_REGION, startS3rver } from '../test/support/s3rver.ts';
 import { benchImages, characterAccuracy } from './ocr-images.ts';
 import { median, ms, quantile } from './stats.ts';

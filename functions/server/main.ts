@@ -1,36 +1,96 @@
 /**
- * `npm start`: the local server (and the GPU container's server) of every served task on one port.
- * Env: PORT (8080), HOST (127.0.0.1 locally; 0.0.0.0 in a container), TASKS, MODEL_REPOSITORY, MODEL_CACHE_DIR.
+ * `npm start`: the local server (and the GPU container's server) of every served task on one port, with
+ * the embedded default: an S3 protocol server on loopback holding the model repository (bucket `models`)
+ * and an uploads bucket whose `incoming/` objects are processed by the same upload handler as on Lambda.
+ *
+ * Env: PORT (8080), HOST (127.0.0.1), TASKS, MODEL_REPOSITORY (wins over the embedded bucket),
+ * MODEL_CACHE_DIR, EMBEDDED_S3 (`off` to run without it), S3_PORT (4568), S3_DATA_DIR (.data/s3).
  */
+import { resolve } from 'node:path';
+import { S3Client } from '@aws-sdk/client-s3';
 import { serve } from '@hono/node-server';
+import { createSqsUploadHandler } from '../core/adapters/sqs-upload.ts';
 import { describeError, log } from '../core/log.ts';
+import { publishRepository } from '../core/model-store/publish.ts';
+import { createModelStore } from '../core/model-store/store.ts';
 import { createRuntime } from '../core/runtime.ts';
+import { UploadProcessor } from '../core/uploads/upload-processor.ts';
 import { servedTasksFromEnv } from '../tasks.ts';
+import { EMBEDDED_S3_CREDENTIALS, EMBEDDED_S3_REGION, startEmbeddedS3 } from './embedded-s3.ts';
+import { deliverLocalUploads } from './local-uploads.ts';
 
-const port = Number(process.env.PORT ?? 8080);
-const hostname = process.env.HOST ?? '127.0.0.1';
-const { store, service, app } = createRuntime({ tasks: servedTasksFromEnv() });
-
-const server = serve({ fetch: app.fetch, port, hostname }, (info) => {
-  log.info('listening', {
-    url: `http://${hostname}:${info.port}`,
-    repository: store.location,
-    tasks: service.tasks().map((t) => t.definition.name),
-  });
-  process.stdout.write(
-    `Inferlet listening on http://${hostname}:${info.port} (models from ${store.location})\n`,
-  );
-  for (const { definition } of service.tasks()) {
-    process.stdout.write(`  POST http://${hostname}:${info.port}${definition.route}\n`);
-  }
-});
-void service.warm().then(() => log.info('ready', { ready: service.isReady() }));
+const env = process.env;
+const port = Number(env.PORT ?? 8080);
+const hostname = env.HOST ?? '127.0.0.1';
+const embedded = (env.EMBEDDED_S3 ?? 'on') !== 'off';
+const MODELS_BUCKET = 'models';
+const UPLOADS_BUCKET = 'uploads';
 
 process.on('uncaughtException', (error) => log.error('uncaught exception', describeError(error)));
 process.on('unhandledRejection', (error) => log.error('unhandled rejection', describeError(error)));
+
+const s3 = embedded
+  ? await startEmbeddedS3({
+      directory: resolve(env.S3_DATA_DIR ?? '.data/s3'),
+      port: Number(env.S3_PORT ?? 4568),
+      buckets: [MODELS_BUCKET, UPLOADS_BUCKET],
+    })
+  : undefined;
+const s3Client = s3
+  ? new S3Client({
+      endpoint: s3.endpoint,
+      region: EMBEDDED_S3_REGION,
+      credentials: EMBEDDED_S3_CREDENTIALS,
+      forcePathStyle: true,
+    })
+  : undefined;
+
+// An explicit MODEL_REPOSITORY wins; otherwise the models are served through the real S3 path, from the
+// embedded bucket, published there from ./models (unchanged files are skipped).
+const useEmbeddedModels = s3Client !== undefined && !env.MODEL_REPOSITORY;
+if (useEmbeddedModels) {
+  await publishRepository({ from: resolve('models'), to: `s3://${MODELS_BUCKET}/`, client: s3Client });
+}
+const store = createModelStore({
+  ...(useEmbeddedModels ? { repository: `s3://${MODELS_BUCKET}/`, s3Client } : {}),
+});
+const { service, app } = createRuntime({ tasks: servedTasksFromEnv(), store });
+
+const server = serve({ fetch: app.fetch, port, hostname }, (info) => {
+  const base = `http://${hostname}:${info.port}`;
+  const lines = [`Inferlet listening on ${base} (models from ${store.location})`];
+  for (const { definition } of service.tasks()) lines.push(`  POST ${base}${definition.route}`);
+  lines.push(`  GET  ${base}/v2/health/ready   POST ${base}/v2/repository/index`);
+  if (s3) {
+    lines.push(
+      `Embedded S3 at ${s3.endpoint} (any access key; data in ${resolve(env.S3_DATA_DIR ?? '.data/s3')})`,
+      `  buckets: ${MODELS_BUCKET} (model repository), ${UPLOADS_BUCKET} (incoming/<task>/ -> results/<task>/, errors/<task>/)`,
+      `  try: curl -T scan.png ${s3.endpoint}/${UPLOADS_BUCKET}/incoming/image/scan.png`,
+      `       curl ${s3.endpoint}/${UPLOADS_BUCKET}/results/image/scan.png.json`,
+    );
+  }
+  process.stdout.write(`${lines.join('\n')}\n`);
+});
+void service.warm().then(() => log.info('ready', { ready: service.isReady() }));
+
+if (s3 && s3Client) {
+  const processor = new UploadProcessor({ service, s3: s3Client });
+  deliverLocalUploads({
+    s3,
+    client: s3Client,
+    bucket: UPLOADS_BUCKET,
+    handler: createSqsUploadHandler(processor, 1),
+  });
+}
+
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   process.once(signal, () => {
-    server.close(() => process.exit(0));
+    const stop = async () => {
+      await new Promise<void>((done) => server.close(() => done()));
+      await s3?.stop();
+      process.exit(0);
+    };
+    void stop();
     setTimeout(() => process.exit(0), 5000).unref();
   });
 }

@@ -21,10 +21,8 @@ const puts: string[] = [];
 
 beforeAll(async () => {
   s3 = await startS3rver({ buckets: [BUCKET], setEnv: true });
-  s3.events.on('event', (event: { Records: { eventName: string; s3: { object: { key: string } } }[] }) => {
-    for (const record of event.Records) {
-      if (record.eventName === 'ObjectCreated:Put') puts.push(record.s3.object.key);
-    }
+  s3.events.on('event', (record) => {
+    if (record.eventName === 'ObjectCreated:Put') puts.push(record.s3.object.key);
   });
   work = await mkdtemp(join(tmpdir(), 'publish-models-'));
   local = join(work, 'repository');

@@ -1,0 +1,253 @@
+import type { Readable } from 'node:stream';
+import {
+  GetObjectCommand,
+  HeadObjectCommand,
+  type HeadObjectCommandOutput,
+  PutObjectCommand,
+  type S3Client,
+} from '@aws-sdk/client-s3';
+import { InferletError, PayloadTooLargeError, UnsupportedMediaTypeError } from '../errors.ts';
+import type { InferenceService } from '../inference-service.ts';
+import { log } from '../log.ts';
+import { mediaTypeOf } from '../tasks/request-body.ts';
+import { errorKey, type IncomingKey, parseIncomingKey, resultKey } from './upload-keys.ts';
+
+/** One uploaded object, as an S3 event names it. */
+export interface UploadedObject {
+  readonly bucket: string;
+  /** The decoded key. */
+  readonly key: string;
+  readonly etag?: string;
+  readonly versionId?: string;
+  readonly size?: number;
+}
+
+/** What became of an upload. */
+export type UploadOutcome =
+  | { readonly status: 'processed'; readonly resultKey: string }
+  | { readonly status: 'duplicate'; readonly resultKey: string }
+  | { readonly status: 'refused'; readonly errorKey: string; readonly error: string }
+  | { readonly status: 'ignored'; readonly reason: string };
+
+/** Options of {@link UploadProcessor}. */
+export interface UploadProcessorOptions {
+  readonly service: InferenceService;
+  readonly s3: S3Client;
+  /** Largest object processed, in bytes; larger ones go to `errors/` unread. Default `MAX_UPLOAD_BYTES` or 50 MiB. */
+  readonly maxObjectBytes?: number;
+}
+
+/** A failure that a later delivery may not hit (S3 5xx, throttling, network, a model still loading). */
+export class TransientUploadError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'TransientUploadError';
+  }
+}
+
+const strip = (etag: string | undefined) => etag?.replace(/"/g, '');
+
+/** Reads `MAX_UPLOAD_BYTES` (default 50 MiB). */
+export function maxUploadBytesFromEnv(env: NodeJS.ProcessEnv = process.env): number {
+  const value = Number(env.MAX_UPLOAD_BYTES ?? 50 * 1024 * 1024);
+  if (!Number.isInteger(value) || value <= 0) throw new Error('MAX_UPLOAD_BYTES must be a positive integer');
+  return value;
+}
+
+/**
+ * Processes files uploaded under `incoming/<task>/`: runs the task that serves that modality and writes
+ * `results/<task>/<key>.json`, or `errors/<task>/<key>.json` for a file that can never be processed.
+ *
+ * Idempotent: a result records the source's ETag and version, so a second delivery of the same version is
+ * skipped while a newer version is processed again. Permanent failures are written and acknowledged;
+ * transient ones throw {@link TransientUploadError} so the queue retries them.
+ */
+export class UploadProcessor {
+  private readonly service: InferenceService;
+  private readonly s3: S3Client;
+  private readonly maxObjectBytes: number;
+
+  constructor(options: UploadProcessorOptions) {
+    this.service = options.service;
+    this.s3 = options.s3;
+    this.maxObjectBytes = options.maxObjectBytes ?? maxUploadBytesFromEnv();
+  }
+
+  /** Processes one uploaded object. */
+  async process(object: UploadedObject): Promise<UploadOutcome> {
+    const incoming = parseIncomingKey(object.key);
+    if (!incoming) return { status: 'ignored', reason: 'not under incoming/<task>/' };
+    return this.transient(`processing ${object.key}`, () => this.processIncoming(object, incoming));
+  }
+
+  private async processIncoming(object: UploadedObject, incoming: IncomingKey): Promise<UploadOutcome> {
+    const head = await this.headSource(object);
+    if (!head) return { status: 'ignored', reason: 'the object no longer exists' };
+    const etag = strip(head.ETag) ?? strip(object.etag) ?? '';
+    const versionId = head.VersionId ?? object.versionId;
+    const source = { bucket: object.bucket, key: object.key, etag, ...(versionId ? { versionId } : {}) };
+    const target = resultKey(incoming);
+    if (await this.alreadyProcessed(object.bucket, target, etag, versionId)) {
+      return { status: 'duplicate', resultKey: target };
+    }
+
+    const task = this.service.tasks().find((t) => t.definition.modality === incoming.task);
+    const refuse = async (error: InferletError): Promise<UploadOutcome> => {
+      const key = errorKey(incoming);
+      await this.putJson(
+        object.bucket,
+        key,
+        { source, error: error.message, status: error.status },
+        etag,
+        versionId,
+      );
+      log.info('upload refused', {
+        key: object.key,
+        status: error.status,
+        errorName: error.name,
+        errorMessage: error.message,
+      });
+      return { status: 'refused', errorKey: key, error: error.message };
+    };
+    if (!task) {
+      const served = this.service.tasks().map((t) => t.definition.modality);
+      return refuse(
+        new UnsupportedMediaTypeError(
+          `no task "${incoming.task}" here; this function serves: ${served.join(', ')}`,
+        ),
+      );
+    }
+    const size = head.ContentLength ?? object.size ?? 0;
+    if (size > this.maxObjectBytes) {
+      return refuse(
+        new PayloadTooLargeError(`object is ${size} bytes, over the limit of ${this.maxObjectBytes} bytes`),
+      );
+    }
+
+    const contentType = mediaTypeOf(head.ContentType);
+    // A generic or missing type lets the task go by the file's signature or extension.
+    const mediaType =
+      task.definition.mediaTypes.includes(contentType) || contentType === 'application/json'
+        ? contentType
+        : '';
+    let result: Record<string, unknown>;
+    try {
+      const bytes = await this.readSource(object, versionId, etag);
+      if (!bytes)
+        return { status: 'ignored', reason: 'the object changed before it was read; its own event follows' };
+      result = await this.service.infer(
+        task.definition.name,
+        { mediaType, bytes, filename: incoming.name },
+        'upload',
+      );
+    } catch (error) {
+      if (isPermanent(error)) return refuse(error);
+      throw error;
+    }
+    await this.putJson(object.bucket, target, { source, ...result }, etag, versionId);
+    return { status: 'processed', resultKey: target };
+  }
+
+  private async headSource(object: UploadedObject): Promise<HeadObjectCommandOutput | undefined> {
+    try {
+      return await this.s3.send(
+        new HeadObjectCommand({
+          Bucket: object.bucket,
+          Key: object.key,
+          ...(object.versionId && { VersionId: object.versionId }),
+        }),
+      );
+    } catch (error) {
+      if (statusOf(error) === 404) return undefined;
+      throw error;
+    }
+  }
+
+  /** A result (or error record) for this exact source version exists. */
+  private async alreadyProcessed(bucket: string, key: string, etag: string, versionId: string | undefined) {
+    for (const candidate of [key, key.replace(/^results\//, 'errors/')]) {
+      try {
+        const head = await this.s3.send(new HeadObjectCommand({ Bucket: bucket, Key: candidate }));
+        const meta = head.Metadata ?? {};
+        if (meta['source-etag'] === etag && (meta['source-version-id'] ?? '') === (versionId ?? ''))
+          return true;
+      } catch (error) {
+        if (statusOf(error) !== 404) throw error;
+      }
+    }
+    return false;
+  }
+
+  /** Reads the object, never more than the limit; `undefined` if it changed since the HEAD. */
+  private async readSource(object: UploadedObject, versionId: string | undefined, etag: string) {
+    let body: Readable;
+    try {
+      const response = await this.s3.send(
+        new GetObjectCommand({
+          Bucket: object.bucket,
+          Key: object.key,
+          ...(versionId ? { VersionId: versionId } : etag ? { IfMatch: `"${etag}"` } : {}),
+        }),
+      );
+      body = response.Body as Readable;
+    } catch (error) {
+      if (statusOf(error) === 412 || statusOf(error) === 404) return undefined;
+      throw error;
+    }
+    const chunks: Buffer[] = [];
+    let total = 0;
+    for await (const chunk of body) {
+      total += (chunk as Buffer).length;
+      if (total > this.maxObjectBytes) {
+        body.destroy();
+        throw new PayloadTooLargeError(
+          `object grew past the limit of ${this.maxObjectBytes} bytes while read`,
+        );
+      }
+      chunks.push(chunk as Buffer);
+    }
+    return new Uint8Array(Buffer.concat(chunks, total));
+  }
+
+  private async putJson(
+    bucket: string,
+    key: string,
+    body: unknown,
+    etag: string,
+    versionId: string | undefined,
+  ) {
+    await this.s3.send(
+      new PutObjectCommand({
+        Bucket: bucket,
+        Key: key,
+        Body: JSON.stringify(body),
+        ContentType: 'application/json',
+        Metadata: { 'source-etag': etag, ...(versionId ? { 'source-version-id': versionId } : {}) },
+      }),
+    );
+  }
+
+  /** Runs `fn`, turning failures that a retry may cure into {@link TransientUploadError}. */
+  private async transient<T>(what: string, fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (error) {
+      throw new TransientUploadError(`${what} failed and may succeed on retry: ${messageOf(error)}`, {
+        cause: error,
+      });
+    }
+  }
+}
+
+/** The file itself is at fault (4xx): retrying cannot help, so it goes to `errors/`. Server faults are retried. */
+function isPermanent(error: unknown): error is InferletError {
+  return error instanceof InferletError && error.status < 500;
+}
+
+function statusOf(error: unknown): number | undefined {
+  return (error as { $metadata?: { httpStatusCode?: number } } | null)?.$metadata?.httpStatusCode;
+}
+
+function messageOf(error: unknown): string {
+  return error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+}

@@ -1,0 +1,162 @@
+import { randomUUID } from 'node:crypto';
+import { ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
+import type { S3EventRecord, SQSEvent, SQSRecord } from 'aws-lambda';
+import type { UploadHandler } from '../core/adapters/sqs-upload.ts';
+import { describeError, log } from '../core/log.ts';
+import { encodeEventKey, INCOMING } from '../core/uploads/upload-keys.ts';
+import type { EmbeddedS3 } from './embedded-s3.ts';
+
+/** An SQS message carrying S3 records, as S3 → SQS notifications deliver them (keys URL-encoded). */
+export function sqsRecordOf(records: readonly S3EventRecord[]): SQSRecord {
+  const encoded = records.map((r) => ({
+    ...r,
+    s3: { ...r.s3, object: { ...r.s3.object, key: encodeEventKey(r.s3.object.key) } },
+  }));
+  const now = String(Date.now());
+  return {
+    messageId: randomUUID(),
+    receiptHandle: randomUUID(),
+    body: JSON.stringify({ Records: encoded }),
+    attributes: {
+      ApproximateReceiveCount: '1',
+      SentTimestamp: now,
+      SenderId: 'AIDAEMBEDDEDS3',
+      ApproximateFirstReceiveTimestamp: now,
+    },
+    messageAttributes: {},
+    md5OfBody: '',
+    eventSource: 'aws:sqs',
+    eventSourceARN: 'arn:aws:sqs:us-east-1:000000000000:inferlet-local-uploads',
+    awsRegion: 'us-east-1',
+  };
+}
+
+/** Options of {@link deliverLocalUploads}. */
+export interface LocalUploadsOptions {
+  readonly s3: EmbeddedS3;
+  readonly client: S3Client;
+  readonly bucket: string;
+  readonly handler: UploadHandler;
+  /** Messages in flight at once. */
+  readonly concurrency?: number;
+  /** Attempts per message before it is given up (as a dead-letter queue would take it). */
+  readonly maxAttempts?: number;
+}
+
+/**
+ * The local stand-in for S3 → SQS → Lambda: object-created events of the uploads bucket under `incoming/`
+ * become SQS messages for the same upload handler the Lambda runs, one queue with bounded concurrency,
+ * and failed messages are retried with back-off. At start, every object already under `incoming/` is
+ * queued once too, so uploads made while the server was down are processed (the handler skips those that
+ * already have a result).
+ *
+ * @returns a function that resolves when the queue is empty.
+ */
+export function deliverLocalUploads(options: LocalUploadsOptions): { drained(): Promise<void> } {
+  const { bucket, handler } = options;
+  const concurrency = options.concurrency ?? 1;
+  const maxAttempts = options.maxAttempts ?? 5;
+  const queue: { record: SQSRecord; attempt: number }[] = [];
+  let running = 0;
+  let idle: (() => void)[] = [];
+
+  const pump = () => {
+    while (running < concurrency && queue.length > 0) {
+      const item = queue.shift() as { record: SQSRecord; attempt: number };
+      running++;
+      const event: SQSEvent = { Records: [item.record] };
+      handler(event)
+        .then(
+          ({ batchItemFailures }) => batchItemFailures.length > 0,
+          (error: unknown) => {
+            log.error('upload handler threw', describeError(error));
+            return true;
+          },
+        )
+        .then((failed) => {
+          if (failed && item.attempt < maxAttempts) {
+            setTimeout(
+              () => {
+                queue.push({ record: item.record, attempt: item.attempt + 1 });
+                pump();
+              },
+              250 * 2 ** item.attempt,
+            ).unref();
+          } else if (failed) {
+            log.error('upload message given up after retries', { messageId: item.record.messageId });
+          }
+        })
+        .finally(() => {
+          running--;
+          pump();
+          if (running === 0 && queue.length === 0) {
+            for (const resolve of idle) resolve();
+            idle = [];
+          }
+        });
+    }
+  };
+  const enqueue = (records: S3EventRecord[]) => {
+    queue.push({ record: sqsRecordOf(records), attempt: 1 });
+    pump();
+  };
+
+  options.s3.events.on('event', (record) => {
+    if (
+      record.s3.bucket.name === bucket &&
+      record.eventName.startsWith('ObjectCreated:') &&
+      record.s3.object.key.startsWith(INCOMING)
+    ) {
+      enqueue([record]);
+    }
+  });
+
+  void (async () => {
+    let token: string | undefined;
+    do {
+      const page = await options.client.send(
+        new ListObjectsV2Command({
+          Bucket: bucket,
+          Prefix: INCOMING,
+          ...(token ? { ContinuationToken: token } : {}),
+        }),
+      );
+      for (const object of page.Contents ?? []) {
+        if (!object.Key) continue;
+        enqueue([backlogRecord(bucket, object.Key, object.ETag, object.Size)]);
+      }
+      token = page.NextContinuationToken;
+    } while (token);
+  })().catch((error: unknown) => log.error('listing earlier uploads failed', describeError(error)));
+
+  return {
+    drained: () =>
+      running === 0 && queue.length === 0
+        ? Promise.resolve()
+        : new Promise<void>((resolve) => idle.push(resolve)),
+  };
+}
+
+function backlogRecord(
+  bucket: string,
+  key: string,
+  etag: string | undefined,
+  size: number | undefined,
+): S3EventRecord {
+  return {
+    eventVersion: '2.1',
+    eventSource: 'aws:s3',
+    awsRegion: 'us-east-1',
+    eventTime: new Date().toISOString(),
+    eventName: 'ObjectCreated:Put',
+    userIdentity: { principalId: 'inferlet-backlog' },
+    requestParameters: { sourceIPAddress: '127.0.0.1' },
+    responseElements: { 'x-amz-request-id': '', 'x-amz-id-2': '' },
+    s3: {
+      s3SchemaVersion: '1.0',
+      configurationId: 'inferlet-backlog',
+      bucket: { name: bucket, ownerIdentity: { principalId: 'inferlet' }, arn: `arn:aws:s3:::${bucket}` },
+      object: { key, size: size ?? 0, eTag: (etag ?? '').replace(/"/g, ''), sequencer: '0' },
+    },
+  };
+}

@@ -1,0 +1,140 @@
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  EMBEDDED_S3_CREDENTIALS,
+  EMBEDDED_S3_REGION,
+  startEmbeddedS3,
+} from '../../functions/server/embedded-s3.ts';
+import { readJson } from '../support/http-server.ts';
+import { renderText, stackLines } from '../support/render-text.ts';
+
+const freePort = () =>
+  new Promise<number>((resolve) => {
+    const server = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
+
+describe('npm start: the local server on the embedded default', () => {
+  let work: string;
+  let port: number;
+  let s3Port: number;
+  let child: ChildProcess | undefined;
+  let output = '';
+  let client: S3Client;
+
+  const start = async () => {
+    output = '';
+    child = spawn(process.execPath, ['--import', 'tsx', 'functions/server/main.ts'], {
+      env: {
+        ...process.env,
+        PORT: String(port),
+        S3_PORT: String(s3Port),
+        S3_DATA_DIR: join(work, 'data'),
+        MODEL_CACHE_DIR: join(work, 'cache'),
+        TASKS: 'image/ocr',
+        MODEL_REPOSITORY: '',
+        AWS_ENDPOINT_URL_S3: '',
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    child.stdout?.on('data', (chunk) => {
+      output += chunk;
+    });
+    for (let i = 0; i < 300; i++) {
+      const ready = await fetch(`http://127.0.0.1:${port}/v2/health/ready`).then(
+        (r) => r.status === 200,
+        () => false,
+      );
+      if (ready) return;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    throw new Error(`server did not become ready:\n${output}`);
+  };
+  const stop = async () => {
+    if (!child || child.exitCode !== null) return;
+    const exited = new Promise((resolve) => child?.once('exit', resolve));
+    child.kill('SIGTERM');
+    await exited;
+  };
+  const waitForObject = async (key: string) => {
+    for (let i = 0; i < 200; i++) {
+      try {
+        const { Body } = await client.send(new GetObjectCommand({ Bucket: 'uploads', Key: key }));
+        return JSON.parse(await (Body as { transformToString(): Promise<string> }).transformToString());
+      } catch {
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    }
+    throw new Error(`${key} did not appear`);
+  };
+
+  beforeAll(async () => {
+    work = await mkdtemp(join(tmpdir(), 'inferlet-local-'));
+    [port, s3Port] = [await freePort(), await freePort()];
+    client = new S3Client({
+      endpoint: `http://127.0.0.1:${s3Port}`,
+      region: EMBEDDED_S3_REGION,
+      credentials: EMBEDDED_S3_CREDENTIALS,
+      forcePathStyle: true,
+    });
+    await start();
+  }, 120_000);
+
+  afterAll(async () => {
+    await stop();
+    await rm(work, { recursive: true, force: true });
+  });
+
+  it('serves the models through the S3 path of its embedded bucket and prints how to use it', async () => {
+    const index = await readJson(
+      await fetch(`http://127.0.0.1:${port}/v2/repository/index`, { method: 'POST' }),
+    );
+
+    expect(output).toContain('models from s3://models/');
+    expect(output).toContain(`Embedded S3 at http://127.0.0.1:${s3Port}`);
+    expect(output).toMatch(/curl -T \S+ http:\/\/127\.0\.0\.1:\d+\/uploads\/incoming\/image\//);
+    expect(index).toEqual(
+      expect.arrayContaining([expect.objectContaining({ name: 'ppocr-v4-det', state: 'READY' })]),
+    );
+  });
+
+  it('turns an image uploaded to incoming/image/ into results/image/<key>.json', async () => {
+    const page = await renderText({
+      width: 520,
+      height: 110,
+      lines: stackLines([{ text: 'local upload 42', fontSize: 34 }]),
+    });
+
+    await client.send(
+      new PutObjectCommand({ Bucket: 'uploads', Key: 'incoming/image/local one.png', Body: page }),
+    );
+
+    expect((await waitForObject('results/image/local one.png.json')).text).toBe('local upload 42');
+  });
+
+  it('keeps its data across a restart and processes what was uploaded while it was down', async () => {
+    await stop();
+    const s3 = await startEmbeddedS3({ directory: join(work, 'data'), port: s3Port, buckets: ['uploads'] });
+    const page = await renderText({
+      width: 520,
+      height: 110,
+      lines: stackLines([{ text: 'while down 7', fontSize: 34 }]),
+    });
+    await client.send(
+      new PutObjectCommand({ Bucket: 'uploads', Key: 'incoming/image/backlog.png', Body: page }),
+    );
+    await s3.stop();
+
+    await start();
+
+    expect((await waitForObject('results/image/backlog.png.json')).text).toBe('while down 7');
+    expect((await waitForObject('results/image/local one.png.json')).text).toBe('local upload 42');
+  }, 120_000);
+});
