@@ -164,7 +164,13 @@ describe('the image upload handler (SQS messages of S3 events)', () => {
 
   it('refuses an object over the size limit into errors/ without reading it', async () => {
     const noise = await sharp({
-      create: { width: 400, height: 400, channels: 3, noise: { type: 'gaussian', mean: 128, sigma: 60 } },
+      create: {
+        width: 400,
+        height: 400,
+        channels: 3,
+        background: '#808080',
+        noise: { type: 'gaussian', mean: 128, sigma: 60 },
+      },
     })
       .png()
       .toBuffer();
