@@ -8,23 +8,16 @@
  */
 import { spawn } from 'node:child_process';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { HeadObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { EMBEDDED_S3_CREDENTIALS, EMBEDDED_S3_REGION } from '../functions/server/embedded-s3.ts';
+import { freePort } from '../test/support/free-port.ts';
 import { renderText, stackLines } from '../test/support/render-text.ts';
 import { median, ms, quantile } from './stats.ts';
 
 const SINGLE = Number(process.env.BENCH_UPLOADS ?? 20);
 const BURST = Number(process.env.BENCH_BURST ?? 200);
-const freePort = () =>
-  new Promise<number>((resolve) => {
-    const server = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
 
 const work = await mkdtemp(join(tmpdir(), 'inferlet-bench-uploads-'));
 const [port, s3Port] = [await freePort(), await freePort()];

@@ -1,6 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
@@ -10,16 +9,9 @@ import {
   EMBEDDED_S3_REGION,
   startEmbeddedS3,
 } from '../../functions/server/embedded-s3.ts';
+import { freePort } from '../support/free-port.ts';
 import { readJson } from '../support/http-server.ts';
 import { renderText, stackLines } from '../support/render-text.ts';
-
-const freePort = () =>
-  new Promise<number>((resolve) => {
-    const server = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
 
 describe('npm start: the local server on the embedded default', () => {
   let work: string;
