@@ -2,10 +2,12 @@ import type { ServedTask } from './core/inference-service.ts';
 import { taskModelFromEnv } from './core/tasks/served-model.ts';
 import type { TaskDefinition } from './core/tasks/types.ts';
 import { imageOcrTask } from './image/task.ts';
+import { speechVadTask } from './speech/task.ts';
 
 /** Every task Inferlet can serve, by name (`<modality>/<task>`). */
 export const SUPPORTED_TASKS: Readonly<Record<string, TaskDefinition>> = Object.freeze({
   [imageOcrTask.name]: imageOcrTask,
+  [speechVadTask.name]: speechVadTask,
 });
 
 /** The definition of a task, or an error that lists the valid names. */

@@ -6,10 +6,12 @@
  */
 import { resolve } from 'node:path';
 import { buildOcrModels } from './models/ocr.ts';
+import { buildSileroModels } from './models/silero.ts';
 
 const repository = resolve(process.argv[2] ?? 'models');
 const builders: Record<string, (repository: string) => Promise<void>> = {
   ocr: buildOcrModels,
+  silero: buildSileroModels,
 };
 
 const t0 = performance.now();

@@ -18,6 +18,11 @@ export const ESM_REQUIRE_BANNER =
 /** Lambda entries: function name -> source file. */
 export const LAMBDA_ENTRIES: Readonly<Record<string, string>> = {
   image: 'functions/image/handler.ts',
+  'image-uploads': 'functions/image/upload-handler.ts',
+  text: 'functions/text/handler.ts',
+  'text-uploads': 'functions/text/upload-handler.ts',
+  speech: 'functions/speech/handler.ts',
+  'speech-uploads': 'functions/speech/upload-handler.ts',
 };
 
 /** Bundles one entry; returns the output file. */
