@@ -1,12 +1,19 @@
 /**
  * The CDK app: `npx cdk synth` (or `npm run synth`) runs this file. Account and region stay unresolved,
- * so synthesis needs no credentials; AwsSolutions checks (cdk-nag) fail the synth on any finding that is
+ * so synthesis needs no credentials; the configuration comes from CDK context (see `config.ts`) and is
+ * validated before anything is built; AwsSolutions checks (cdk-nag) fail the synth on any finding that is
  * neither fixed nor acknowledged with a reason.
  */
-import { pathToFileURL } from 'node:url';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { App, type AppProps, Validations } from 'aws-cdk-lib';
 import { AwsSolutionsChecks } from 'cdk-nag';
+import { loadConfig } from './config.ts';
+import { resolveDeployment } from './deployment.ts';
 import { InferletStack, type InferletStackProps } from './stacks/inferlet-stack.ts';
+
+/** The local model repository the deploy publishes and the configuration is checked against. */
+export const MODEL_REPOSITORY_DIR = join(resolve(dirname(fileURLToPath(import.meta.url)), '..'), 'models');
 
 /** What {@link createInferletApp} builds. */
 export interface InferletApp {
@@ -14,25 +21,45 @@ export interface InferletApp {
   readonly stack: InferletStack;
 }
 
+/** Stack props a caller may set; the deployment comes from the app's context. */
+export type InferletAppStackProps = Omit<InferletStackProps, 'deployment' | 'repositoryDir'> & {
+  /** The local model repository; default {@link MODEL_REPOSITORY_DIR}. */
+  readonly repositoryDir?: string;
+};
+
 /**
  * Builds the app with its one stack, `Inferlet`, and the AwsSolutions rule pack.
  *
+ * @throws {InvalidConfigError} when the configuration in the context does not validate or resolve.
  * @example
  * ```ts
- * const { app } = createInferletApp({ context: { 'aws:cdk:bundling-stacks': [] } });
+ * const { app } = createInferletApp({ context: { 'aws:cdk:bundling-stacks': [], inferlet: { tasks: { speech: null } } } });
  * app.synth(); // throws when a cdk-nag finding is left unacknowledged
  * ```
  */
-export function createInferletApp(appProps: AppProps = {}, stackProps: InferletStackProps = {}): InferletApp {
+export function createInferletApp(
+  appProps: AppProps = {},
+  stackProps: InferletAppStackProps = {},
+): InferletApp {
   const app = new App(appProps);
+  const repositoryDir = stackProps.repositoryDir ?? MODEL_REPOSITORY_DIR;
+  const deployment = resolveDeployment(loadConfig(app.node), repositoryDir);
   const stack = new InferletStack(app, 'Inferlet', {
-    description: 'Serverless ONNX inference: model bucket, native layers, image (OCR) function',
+    description: 'Serverless ONNX inference: Lambda and GPU tiers, HTTP API, uploads, monitoring',
     ...stackProps,
+    deployment,
+    repositoryDir,
   });
   Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
   return { app, stack };
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
-  createInferletApp().app.synth();
+  try {
+    createInferletApp().app.synth();
+  } catch (error) {
+    if ((error as Error).name !== 'InvalidConfigError') throw error;
+    process.stderr.write(`${(error as Error).message}\n`);
+    process.exit(1);
+  }
 }

@@ -18,6 +18,7 @@ import { UploadProcessor } from '../core/uploads/upload-processor.ts';
 import { servedTasksFromEnv } from '../tasks.ts';
 import { EMBEDDED_S3_CREDENTIALS, EMBEDDED_S3_REGION, startEmbeddedS3 } from './embedded-s3.ts';
 import { deliverLocalUploads } from './local-uploads.ts';
+import { pollUploadQueuesFromEnv } from './sqs-poller.ts';
 
 const env = process.env;
 const port = Number(env.PORT ?? 8080);
@@ -82,6 +83,9 @@ if (s3 && s3Client) {
     handler: createSqsUploadHandler(processor, 1),
   });
 }
+
+// The GPU container consumes the upload queues it is given (UPLOAD_QUEUE_URLS).
+pollUploadQueuesFromEnv(service, s3Client);
 
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   process.once(signal, () => {

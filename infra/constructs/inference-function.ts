@@ -2,17 +2,12 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Duration } from 'aws-cdk-lib';
 import { Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
-import {
-  Architecture,
-  type FunctionUrl,
-  FunctionUrlAuthType,
-  type ILayerVersion,
-  Runtime,
-} from 'aws-cdk-lib/aws-lambda';
+import { Architecture, type IFunction, type ILayerVersion, Runtime } from 'aws-cdk-lib/aws-lambda';
 import { NodejsFunction, OutputFormat, SourceMapMode } from 'aws-cdk-lib/aws-lambda-nodejs';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 import { ESM_REQUIRE_BANNER, EXTERNAL_PACKAGES } from '../../scripts/bundle.ts';
+import { acknowledge } from '../nag.ts';
 import type { ModelBucket } from './model-bucket.ts';
 
 const PROJECT_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -21,6 +16,8 @@ const PROJECT_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..'
 export interface InferenceFunctionProps {
   /** The Lambda entry, relative to the repository root, e.g. `functions/image/handler.ts`; exports `handler`. */
   readonly entry: string;
+  /** What the function does, for the console and the role's description, e.g. `image/ocr over HTTP`. */
+  readonly description?: string;
   /** The bucket of the model repository; the function may only read it. */
   readonly models: ModelBucket;
   /** Layers that provide the packages left out of the bundle (`EXTERNAL_PACKAGES`), e.g. `NativeLayers.all`. */
@@ -54,12 +51,23 @@ export interface InferenceFunctionProps {
   readonly modelPrefix?: string;
   /** More environment variables, e.g. `MODEL_IMAGE_OCR` to pin a model version; these win over the defaults. */
   readonly environment?: Readonly<Record<string, string>>;
+  /**
+   * Concurrency reserved for the function, which also caps it.
+   * @default none (the account's unreserved pool)
+   */
+  readonly reservedConcurrency?: number;
+  /**
+   * Environments kept initialised (models loaded) on the `live` alias; callers then invoke the alias.
+   * @default none (no alias; callers invoke the function)
+   */
+  readonly provisionedConcurrency?: number;
 }
 
 /**
  * One inference task as a Lambda function on x86_64 (onnxruntime has crashed on arm64 Lambda): an esbuild
  * ESM bundle without the native packages, which come from layers, models read from the model bucket into
- * `/tmp/models`, its own log group with a retention, and a Function URL that requires SigV4 (IAM) signing.
+ * `/tmp/models`, its own role and log group with a retention. It has no URL of its own: the HTTP API or a
+ * queue invokes {@link InferenceFunction.target}.
  *
  * @example
  * ```ts
@@ -78,8 +86,8 @@ export class InferenceFunction extends Construct {
   readonly role: Role;
   /** The function's log group. */
   readonly logGroup: LogGroup;
-  /** The function's URL; callers need `lambda:InvokeFunctionUrl` and SigV4-signed requests. */
-  readonly url: FunctionUrl;
+  /** What callers invoke: the `live` alias when there is provisioned concurrency, else the function. */
+  readonly target: IFunction;
 
   constructor(scope: Construct, id: string, props: InferenceFunctionProps) {
     super(scope, id);
@@ -89,7 +97,7 @@ export class InferenceFunction extends Construct {
     // An own role instead of AWSLambdaBasicExecutionRole: it may write to this log group only.
     this.role = new Role(this, 'Role', {
       assumedBy: new ServicePrincipal('lambda.amazonaws.com'),
-      description: `Runs the ${props.serviceName} inference function`,
+      description: `Runs the inference function ${props.description ?? props.entry}`,
     });
     this.logGroup.grantWrite(this.role);
 
@@ -98,11 +106,13 @@ export class InferenceFunction extends Construct {
       handler: 'handler',
       projectRoot: PROJECT_ROOT,
       depsLockFilePath: join(PROJECT_ROOT, 'package-lock.json'),
+      ...(props.description && { description: props.description }),
       runtime: Runtime.NODEJS_22_X,
       architecture: Architecture.X86_64,
       memorySize: props.memorySize ?? 2048,
       timeout: props.timeout ?? Duration.seconds(30),
       role: this.role,
+      ...(props.reservedConcurrency && { reservedConcurrentExecutions: props.reservedConcurrency }),
       logGroup: this.logGroup,
       layers: [...props.layers],
       environment: {
@@ -129,7 +139,16 @@ export class InferenceFunction extends Construct {
       },
     });
     props.models.grantReadModels(this.function);
+    props.models.acknowledgeModelReads(this.role);
+    acknowledge(
+      this.function,
+      ['AwsSolutions-L1'],
+      'Pinned to nodejs22.x: the bundle targets node22 and the native layers are built and tested for it; ' +
+        'moving to a newer runtime is a separate, tested change.',
+    );
 
-    this.url = this.function.addFunctionUrl({ authType: FunctionUrlAuthType.AWS_IAM });
+    this.target = props.provisionedConcurrency
+      ? this.function.addAlias('live', { provisionedConcurrentExecutions: props.provisionedConcurrency })
+      : this.function;
   }
 }

@@ -1,7 +1,8 @@
 import { RemovalPolicy, Validations } from 'aws-cdk-lib';
-import { Grant, type IGrantable } from 'aws-cdk-lib/aws-iam';
+import { Grant, type IGrantable, type IRole } from 'aws-cdk-lib/aws-iam';
 import { BlockPublicAccess, Bucket, BucketEncryption, ObjectOwnership } from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
+import { acknowledge, bucketObjectsFinding, grantsOf } from '../nag.ts';
 
 /** Props of {@link ModelBucket}. */
 export interface ModelBucketProps {
@@ -77,5 +78,18 @@ export class ModelBucket extends Construct {
       resourceArns: [this.bucket.bucketArn],
     });
     return objects.combine(listing);
+  }
+
+  /**
+   * Acknowledges, on `role`'s grants, the object wildcard of {@link ModelBucket.grantReadModels}; call after
+   * the grant.
+   */
+  acknowledgeModelReads(role: IRole): void {
+    acknowledge(
+      grantsOf(role),
+      [bucketObjectsFinding(this.bucket, '*')],
+      'Model files are found at run time (<model>/<version>/<file> from manifests), so s3:GetObject covers ' +
+        'every object of the model bucket; the bucket holds nothing but the model repository.',
+    );
   }
 }

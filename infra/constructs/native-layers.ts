@@ -67,6 +67,16 @@ export class NativeLayers extends Construct {
   get all(): ILayerVersion[] {
     return [this.onnxRuntime, this.sharp];
   }
+
+  /** The layers that provide `packages` (`onnxruntime-node`, `sharp`), in the order of {@link NativeLayers.all}. */
+  forPackages(packages: readonly string[]): ILayerVersion[] {
+    const unknown = packages.filter((name) => name !== 'onnxruntime-node' && name !== 'sharp');
+    if (unknown.length > 0) throw new Error(`no layer provides ${unknown.join(', ')}`);
+    return [
+      ...(packages.includes('onnxruntime-node') ? [this.onnxRuntime] : []),
+      ...(packages.includes('sharp') ? [this.sharp] : []),
+    ];
+  }
 }
 
 function nodeLayer(

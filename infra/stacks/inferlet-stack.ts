@@ -1,52 +1,246 @@
-import { CfnOutput, Stack, type StackProps, Validations } from 'aws-cdk-lib';
-import type { CfnBucket } from 'aws-cdk-lib/aws-s3';
+import { CfnOutput, Duration, Stack, type StackProps } from 'aws-cdk-lib';
+import { VpcLink } from 'aws-cdk-lib/aws-apigatewayv2';
+import { SubnetType } from 'aws-cdk-lib/aws-ec2';
+import type { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import type { Construct } from 'constructs';
+import { TASK_FUNCTIONS } from '../config.ts';
+import { GpuService, type GpuTask } from '../constructs/gpu-service.ts';
+import { InferenceApi } from '../constructs/inference-api.ts';
 import { InferenceFunction } from '../constructs/inference-function.ts';
 import { ModelBucket } from '../constructs/model-bucket.ts';
+import { ModelPublication } from '../constructs/model-publication.ts';
+import { InferenceMonitoring } from '../constructs/monitoring.ts';
 import { NativeLayers, type NativeLayersProps } from '../constructs/native-layers.ts';
+import { Network } from '../constructs/network.ts';
+import { UploadBucket } from '../constructs/upload-bucket.ts';
+import { UploadQueue } from '../constructs/upload-queue.ts';
+import type { Deployment, TaskDeployment } from '../deployment.ts';
+
+/** `POWERTOOLS_SERVICE_NAME` of each tier: the `service` dimension that tells the tiers' metrics apart. */
+export const SERVICE_NAMES = Object.freeze({ lambda: 'inferlet-lambda', gpu: 'inferlet-gpu' });
+/** Namespace of the EMF metrics. */
+export const METRICS_NAMESPACE = 'Inferlet';
+/** How long a GPU-only upload queue hides a received message. */
+const GPU_VISIBILITY_TIMEOUT = Duration.minutes(15);
 
 /** Props of {@link InferletStack}. */
 export interface InferletStackProps extends StackProps {
+  /** The validated, resolved configuration (`loadConfig` + `resolveDeployment`). */
+  readonly deployment: Deployment;
+  /** The local model repository, published to the models bucket when `storage.publishModels` is on. */
+  readonly repositoryDir: string;
   /** How the native layers are built; tests pass builders that write to a temporary folder. */
   readonly nativeLayers?: NativeLayersProps;
 }
 
-/** The serverless inference tier: the model bucket, the native layers and the image (OCR) function. */
-export class InferletStack extends Stack {
-  /** The bucket of the model repository. */
-  readonly models: ModelBucket;
-  /** The onnxruntime-node and sharp layers. */
-  readonly nativeLayers: NativeLayers;
-  /** The OCR function behind an IAM-authenticated Function URL. */
-  readonly imageFunction: InferenceFunction;
+/** A task's Lambda functions. */
+export interface LambdaTaskFunctions {
+  readonly http: InferenceFunction;
+  /** Absent when only the GPU service consumes the task's uploads. */
+  readonly upload?: InferenceFunction;
+}
 
-  constructor(scope: Construct, id: string, props: InferletStackProps = {}) {
+/**
+ * The whole deployment: storage (models, uploads), the Lambda tier per task behind one HTTP API, the upload
+ * queues, the GPU service when a task asks for it, and monitoring. It only wires the constructs together.
+ */
+export class InferletStack extends Stack {
+  readonly models: ModelBucket;
+  readonly modelPublication?: ModelPublication;
+  readonly uploads: UploadBucket;
+  readonly nativeLayers?: NativeLayers;
+  readonly api: InferenceApi;
+  readonly monitoring: InferenceMonitoring;
+  /** Upload queues by task key (`image`, ...). */
+  readonly uploadQueues = new Map<string, UploadQueue>();
+  /** Lambda functions by task key. */
+  readonly lambdaTasks = new Map<string, LambdaTaskFunctions>();
+  readonly network?: Network;
+  readonly gpuService?: GpuService;
+
+  constructor(scope: Construct, id: string, props: InferletStackProps) {
     super(scope, id, props);
+    const { config, tasks } = props.deployment;
+    const logRetention = config.monitoring.logRetentionDays as RetentionDays;
+    const modelPrefix = config.storage.modelPrefix;
 
     this.models = new ModelBucket(this, 'Models');
-    this.nativeLayers = new NativeLayers(this, 'NativeLayers', props.nativeLayers);
-    this.imageFunction = new InferenceFunction(this, 'ImageFunction', {
-      entry: 'functions/image/handler.ts',
-      models: this.models,
-      layers: this.nativeLayers.all,
-      serviceName: 'image',
+    if (config.storage.publishModels) {
+      this.modelPublication = new ModelPublication(this, 'ModelPublication', {
+        models: this.models,
+        repositoryDir: props.repositoryDir,
+        prefix: modelPrefix,
+        logRetention,
+      });
+    }
+    this.uploads = new UploadBucket(this, 'Uploads', {
+      accessLogsBucket: this.models.accessLogsBucket,
+      lifecycle: config.storage.uploads,
     });
+    this.api = new InferenceApi(this, 'Api', {
+      auth: config.api.auth,
+      throttle: config.api.throttle,
+      logRetention,
+    });
+    this.monitoring = new InferenceMonitoring(this, 'Monitoring', {
+      metricsNamespace: METRICS_NAMESPACE,
+      alarmEmails: config.monitoring.alarmEmails,
+      errorRatePercent: config.monitoring.errorRatePercent,
+      latencyBandWidth: config.monitoring.latencyBandWidth,
+    });
+    if (tasks.some((task) => task.lambda)) {
+      this.nativeLayers = new NativeLayers(this, 'NativeLayers', props.nativeLayers);
+    }
 
-    const bucketLogicalId = this.resolve((this.models.bucket.node.defaultChild as CfnBucket).logicalId);
-    Validations.of(this.imageFunction.role.node.findChild('DefaultPolicy')).acknowledge({
-      id: `AwsSolutions-IAM5[Resource::<${bucketLogicalId}.Arn>/*]`,
-      reason:
-        'The function reads model files it discovers at run time (<model>/<version>/...), so s3:GetObject ' +
-        'covers every object of the model bucket; the bucket holds nothing else.',
-    });
-    Validations.of(this.imageFunction.function).acknowledge({
-      id: 'AwsSolutions-L1',
-      reason:
-        'Pinned to nodejs22.x: the bundle targets node22 and the native layers are built and tested for it; ' +
-        'moving to a newer runtime is a separate, tested change.',
-    });
+    for (const task of tasks) {
+      const name = pascal(task.key);
+      const consumers = new Set(task.uploads.consumers);
+      const uploadQueue = new UploadQueue(this, `${name}Uploads`, {
+        visibilityTimeout:
+          task.lambda && consumers.has('lambda')
+            ? Duration.seconds(6 * task.lambda.upload.timeoutSeconds)
+            : GPU_VISIBILITY_TIMEOUT,
+        maxReceiveCount: task.uploads.maxReceiveCount,
+      });
+      this.uploadQueues.set(task.key, uploadQueue);
+      this.uploads.notifyQueue(task.key, uploadQueue.queue);
+      this.monitoring.addUploadQueue(name, task.task, uploadQueue);
+      if (task.lambda) this.lambdaTasks.set(task.key, this.addLambdaTask(task, name, uploadQueue, props));
+    }
 
-    new CfnOutput(this, 'ModelRepository', { value: `s3://${this.models.bucket.bucketName}/` });
-    new CfnOutput(this, 'ImageFunctionUrl', { value: this.imageFunction.url.url });
+    const gpuTasks = tasks.filter((task) => task.gpu);
+    if (gpuTasks.length > 0) {
+      this.network = new Network(this, 'Network', { natGateways: config.gpu.natGateways, logRetention });
+      this.gpuService = new GpuService(this, 'Gpu', {
+        vpc: this.network.vpc,
+        settings: config.gpu,
+        tasks: gpuTasks.map(
+          (task): GpuTask => ({
+            task: task.task,
+            modality: task.key,
+            modelVariable: task.modelVariable,
+            modelRef: task.gpu?.model.ref ?? '',
+            ...(task.uploads.consumers.includes('gpu') && {
+              uploadQueue: this.uploadQueues.get(task.key)?.queue,
+            }),
+          }),
+        ),
+        models: this.models,
+        modelPrefix,
+        uploads: this.uploads,
+        accessLogsBucket: this.models.accessLogsBucket,
+        serviceName: SERVICE_NAMES.gpu,
+        metricsNamespace: METRICS_NAMESPACE,
+        logRetention,
+      });
+      this.uploads.acknowledgeTaskUploads(
+        this.gpuService.taskDefinition.taskRole,
+        gpuTasks.filter((task) => task.uploads.consumers.includes('gpu')).map((task) => task.key),
+      );
+      this.models.acknowledgeModelReads(this.gpuService.taskDefinition.taskRole);
+      if (this.modelPublication) this.gpuService.service.node.addDependency(this.modelPublication);
+      const vpcLink = new VpcLink(this, 'GpuVpcLink', {
+        vpc: this.network.vpc,
+        subnets: { subnetType: SubnetType.PRIVATE_WITH_EGRESS },
+        securityGroups: [this.gpuService.clientSecurityGroup],
+      });
+      this.api.addGpuService(this.gpuService.listener, vpcLink, config.gpu.serverName);
+      this.monitoring.addGpuService(
+        this.gpuService,
+        gpuTasks.map((task) => ({
+          service: SERVICE_NAMES.gpu,
+          task: task.task,
+          model: task.gpu?.model.ref ?? '',
+          variant: task.gpu?.model.variant ?? '',
+        })),
+      );
+      new CfnOutput(this, 'GpuEndpoint', { value: `${this.api.url}gpu/` });
+    }
+
+    new CfnOutput(this, 'ApiUrl', { value: this.api.url });
+    new CfnOutput(this, 'ModelRepository', { value: `s3://${this.models.bucket.bucketName}/${modelPrefix}` });
+    new CfnOutput(this, 'UploadsBucket', { value: this.uploads.bucket.bucketName });
+    new CfnOutput(this, 'AlarmTopic', { value: this.monitoring.topic.topicArn });
+    new CfnOutput(this, 'Dashboard', { value: this.monitoring.dashboard.dashboardName });
   }
+
+  private addLambdaTask(
+    task: TaskDeployment,
+    name: string,
+    uploadQueue: UploadQueue,
+    props: InferletStackProps,
+  ): LambdaTaskFunctions {
+    const lambda = task.lambda;
+    const layers = this.nativeLayers;
+    if (!lambda || !layers) throw new Error(`task ${task.task} has no Lambda tier`);
+    const { config } = props.deployment;
+    const common = {
+      models: this.models,
+      modelPrefix: config.storage.modelPrefix,
+      layers: layers.forPackages(TASK_FUNCTIONS[task.key].nativePackages),
+      serviceName: SERVICE_NAMES.lambda,
+      metricsNamespace: METRICS_NAMESPACE,
+      logRetention: config.monitoring.logRetentionDays as RetentionDays,
+    };
+    const modelEnvironment = { [task.modelVariable]: lambda.model.ref };
+    const http = new InferenceFunction(this, `${name}Http`, {
+      ...common,
+      entry: task.httpEntry,
+      description: `${task.task} over HTTP (${lambda.model.ref}, ${lambda.model.variant})`,
+      memorySize: lambda.http.memoryMb,
+      timeout: Duration.seconds(lambda.http.timeoutSeconds),
+      reservedConcurrency: lambda.http.reservedConcurrency,
+      provisionedConcurrency: lambda.http.provisionedConcurrency,
+      environment: modelEnvironment,
+    });
+    this.api.addLambdaTask(name, { route: task.route, models: lambda.model.served, handler: http.target });
+
+    let upload: InferenceFunction | undefined;
+    if (task.uploads.consumers.includes('lambda')) {
+      upload = new InferenceFunction(this, `${name}Upload`, {
+        ...common,
+        entry: task.uploadEntry,
+        description: `${task.task} of uploads under incoming/${task.key}/ (${lambda.model.ref}, ${lambda.model.variant})`,
+        memorySize: lambda.upload.memoryMb,
+        timeout: Duration.seconds(lambda.upload.timeoutSeconds),
+        reservedConcurrency: lambda.upload.reservedConcurrency,
+        provisionedConcurrency: lambda.upload.provisionedConcurrency,
+        environment: {
+          ...modelEnvironment,
+          MAX_UPLOAD_BYTES: String(task.uploads.maxUploadBytes),
+          UPLOAD_CONCURRENCY: '1',
+        },
+      });
+      this.uploads.grantTaskUploads(upload.role, task.key);
+      this.uploads.acknowledgeTaskUploads(upload.role, [task.key]);
+      uploadQueue.addLambdaConsumer(upload.target, {
+        batchSize: lambda.upload.batchSize,
+        maxConcurrency: lambda.upload.maxConcurrency,
+      });
+    }
+    // The functions start loading their model during init: the repository must be there first.
+    if (this.modelPublication) {
+      http.node.addDependency(this.modelPublication);
+      upload?.node.addDependency(this.modelPublication);
+    }
+
+    this.monitoring.addLambdaTask({
+      key: name,
+      dimensions: {
+        service: SERVICE_NAMES.lambda,
+        task: task.task,
+        model: lambda.model.ref,
+        variant: lambda.model.variant,
+      },
+      http: { fn: http.function, timeout: Duration.seconds(lambda.http.timeoutSeconds) },
+      ...(upload && {
+        upload: { fn: upload.function, timeout: Duration.seconds(lambda.upload.timeoutSeconds) },
+      }),
+    });
+    return { http, ...(upload && { upload }) };
+  }
+}
+
+function pascal(key: string): string {
+  return key.charAt(0).toUpperCase() + key.slice(1);
 }

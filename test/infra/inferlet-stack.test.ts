@@ -1,44 +1,44 @@
-import { execFileSync } from 'node:child_process';
-import {
-  mkdirSync,
-  mkdtempSync,
-  readdirSync,
-  readFileSync,
-  rmSync,
-  symlinkSync,
-  writeFileSync,
-} from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import type { App, CfnElement } from 'aws-cdk-lib';
 import { Match, Template } from 'aws-cdk-lib/assertions';
 import { Bucket } from 'aws-cdk-lib/aws-s3';
 import { AwsSolutionsChecks } from 'cdk-nag';
+import type { IConstruct } from 'constructs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createInferletApp } from '../../infra/app.ts';
+import { SUPPORTED_TASKS } from '../../functions/tasks.ts';
+import { createInferletApp, MODEL_REPOSITORY_DIR } from '../../infra/app.ts';
+import {
+  DEFAULT_CONFIG,
+  InvalidConfigError,
+  mergeConfig,
+  parseConfig,
+  TASK_FUNCTIONS,
+  TASK_KEYS,
+} from '../../infra/config.ts';
+import { resolveDeployment } from '../../infra/deployment.ts';
 import type { InferletStack } from '../../infra/stacks/inferlet-stack.ts';
 import type { LayerBuild } from '../../layers/build-layer.ts';
 import { buildOnnxRuntimeLayer } from '../../layers/onnxruntime/build.ts';
 import { buildSharpLayer } from '../../layers/sharp/build.ts';
-import { bundleFunction } from '../../scripts/bundle.ts';
-import { httpApiEvent, lambdaContext } from '../support/api-gateway-event.ts';
-import { renderText, stackLines } from '../support/render-text.ts';
 
 type Json = Record<string, unknown>;
+type Resource = { Properties: Json; DependsOn?: string[] };
 
 /** The context `cdk synth` runs with (feature flags), without bundling so synthesis stays fast. */
-function synthContext(): Json {
+function synthContext(extra: Json = {}): Json {
   const { context } = JSON.parse(readFileSync('cdk.json', 'utf8')) as { context: Json };
-  return { ...context, 'aws:cdk:bundling-stacks': [], 'aws:cdk:disable-asset-staging': true };
+  return { ...context, 'aws:cdk:bundling-stacks': [], 'aws:cdk:disable-asset-staging': true, ...extra };
 }
 
 let workDir: string;
 let ortLayer: LayerBuild;
 let sharpLayer: LayerBuild;
 
-function newApp(): { app: App; stack: InferletStack } {
+function newApp(context: Json = {}): { app: App; stack: InferletStack } {
   return createInferletApp(
-    { context: synthContext(), outdir: mkdtempSync(join(workDir, 'cdk.out-')) },
+    { context: synthContext(context), outdir: mkdtempSync(join(workDir, 'cdk.out-')) },
     { nativeLayers: { buildOnnxRuntime: () => ortLayer, buildSharp: () => sharpLayer } },
   );
 }
@@ -86,55 +86,96 @@ describe('the native layers', () => {
     );
     expect(sharpLayer.files.filter((file) => /darwin|win32|linuxmusl|arm64|wasm/.test(file))).toEqual([]);
   });
+});
 
-  it('let the bundled image handler read text with nothing but the two layers to import from', async () => {
-    // Lambda puts the layers on the module path of /var/task; a node_modules of links stands in for it.
-    const task = join(workDir, 'task');
-    await bundleFunction('functions/image/handler.ts', join(task, 'index.mjs'));
-    for (const layer of [ortLayer, sharpLayer])
-      linkPackages(join(layer.directory, 'nodejs', 'node_modules'), join(task, 'node_modules'));
-    const page = await renderText({
-      width: 560,
-      height: 120,
-      lines: stackLines([{ text: 'ship to berlin', fontSize: 34 }]),
+describe('the configuration', () => {
+  it('names the same tasks, routes and default models as the task registry', () => {
+    const fromInfra = TASK_KEYS.map((key) => {
+      const { task, route, defaultModel } = TASK_FUNCTIONS[key];
+      return { name: task, modality: key, route, defaultModel };
     });
-    const eventFile = join(workDir, 'event.json');
-    writeFileSync(
-      eventFile,
-      JSON.stringify(httpApiEvent('POST', '/v1/image/ocr', { body: page, contentType: 'image/png' })),
-    );
-    const invoke = join(workDir, 'invoke.mjs');
-    writeFileSync(
-      invoke,
-      `import { readFileSync } from 'node:fs';
-const { handler } = await import(process.argv[2]);
-const response = await handler(JSON.parse(readFileSync(process.argv[3], 'utf8')), JSON.parse(process.argv[4]));
-process.stdout.write('\\n' + JSON.stringify(response));`,
-    );
+    const fromRegistry = Object.values(SUPPORTED_TASKS).map(({ name, modality, route, defaultModel }) => ({
+      name,
+      modality,
+      route,
+      defaultModel,
+    }));
 
-    const stdout = execFileSync(
-      process.execPath,
-      [invoke, join(task, 'index.mjs'), eventFile, JSON.stringify(lambdaContext())],
-      {
-        cwd: workDir,
-        encoding: 'utf8',
-        stdio: ['ignore', 'pipe', 'pipe'],
-        env: {
-          PATH: process.env.PATH,
-          MODEL_REPOSITORY: resolve('models'),
-          MODEL_CACHE_DIR: join(workDir, 'models-cache'),
-          MODEL_TIER: 'lambda',
-          POWERTOOLS_METRICS_DISABLED: 'true',
-        },
+    expect(fromInfra).toEqual(expect.arrayContaining(fromRegistry));
+    expect(fromInfra).toHaveLength(fromRegistry.length);
+  });
+
+  it('lists every problem of an invalid configuration by its path', () => {
+    const candidate = mergeConfig(DEFAULT_CONFIG, {
+      tasks: {
+        image: { lambda: { http: { timeoutSeconds: 60 } } },
+        text: { uploads: { consumers: ['gpu'] } },
       },
+      gpu: { minTasks: 3, maxTasks: 2, instanceType: 'm5.large' },
+      monitoring: { logRetentionDays: 31 },
+    });
+
+    const attempt = () => parseConfig(candidate);
+
+    expect(attempt).toThrow(InvalidConfigError);
+    expect(attempt).toThrow(/tasks\.image\.lambda\.http\.timeoutSeconds: must be at most 30/);
+    expect(attempt).toThrow(/tasks\.text\.uploads\.consumers: names gpu but the task has no gpu tier/);
+    expect(attempt).toThrow(/gpu\.minTasks: is 3, more than maxTasks \(2\)/);
+    expect(attempt).toThrow(/gpu\.instanceType: must be a GPU instance type/);
+    expect(attempt).toThrow(/monitoring\.logRetentionDays: must be one of 1, 3, 5/);
+  });
+
+  it('fails synthesis on an invalid -c inferlet value, and on one that is not JSON', () => {
+    expect(() => newApp({ inferlet: '{"api":{"auth":{"type":"jwt","issuer":"http://idp"}}}' })).toThrow(
+      /api\.auth\.issuer: must be an https:\/\/ issuer URL[\s\S]*api\.auth\.audience/,
+    );
+    expect(() => newApp({ inferlet: '{tasks:' })).toThrow(/context inferlet.*not JSON/);
+  });
+
+  it('refuses a variant the manifest does not give the tier, since MODEL_TIER loads the manifest’s', () => {
+    const config = parseConfig(
+      mergeConfig(DEFAULT_CONFIG, { tasks: { text: { lambda: { model: { variant: 'fp32' } } } } }),
     );
 
-    const response = JSON.parse(stdout.trim().split('\n').at(-1) ?? '{}') as {
-      statusCode: number;
-      body: string;
-    };
-    expect(response.statusCode).toBe(200);
-    expect((JSON.parse(response.body) as { text: string }).text).toMatch(/berlin/);
+    expect(() => resolveDeployment(config, MODEL_REPOSITORY_DIR)).toThrow(
+      /tasks\.text\.lambda\.model: variant fp32 is not what spam-fasttext@1 serves on the lambda tier: its manifest maps lambda to int8/,
+    );
+    expect(() =>
+      resolveDeployment(
+        parseConfig(
+          mergeConfig(DEFAULT_CONFIG, {
+            tasks: { speech: { lambda: { model: { name: 'no-such-model' } } } },
+          }),
+        ),
+        MODEL_REPOSITORY_DIR,
+      ),
+    ).toThrow(/tasks\.speech\.lambda\.model: model no-such-model is not in the local model repository/);
+  });
+
+  it('resolves each tier’s model version and variant from the local repository', () => {
+    const { tasks } = resolveDeployment(DEFAULT_CONFIG, MODEL_REPOSITORY_DIR);
+    const byKey = Object.fromEntries(tasks.map((task) => [task.key, task]));
+
+    expect(byKey.text?.lambda?.model).toMatchObject({ ref: 'spam-fasttext@1', variant: 'int8' });
+    expect(byKey.speech?.lambda?.model).toMatchObject({ ref: 'silero-vad@1', variant: 'fp32' });
+    expect(byKey.image?.gpu?.model).toMatchObject({ ref: 'ppocr-v4@1', variant: 'fp32' });
+    expect(byKey.image?.lambda?.model.served).toEqual([
+      'ppocr-v4',
+      'ppocr-v4-det',
+      'ppocr-mobile-v2-cls',
+      'ppocr-v4-rec',
+    ]);
+  });
+
+  it('reads a file named by context inferletConfig, then context inferlet over it', () => {
+    const file = join(workDir, 'deploy.json');
+    writeFileSync(file, JSON.stringify({ tasks: { speech: null }, gpu: { maxTasks: 4 } }));
+
+    const { stack } = newApp({ inferletConfig: file, inferlet: { gpu: { maxTasks: 3 } } });
+    const template = Template.fromStack(stack);
+
+    expect([...stack.lambdaTasks.keys()]).toEqual(['image', 'text']);
+    template.hasResourceProperties('AWS::ApplicationAutoScaling::ScalableTarget', { MaxCapacity: 3 });
   });
 });
 
@@ -142,71 +183,265 @@ describe('the Inferlet stack', () => {
   let app: App;
   let stack: InferletStack;
   let template: Template;
-  let modelsBucketId: string;
 
   beforeAll(() => {
     ({ app, stack } = newApp());
     template = Template.fromStack(stack);
-    modelsBucketId = stack.getLogicalId(stack.models.bucket.node.defaultChild as CfnElement);
   });
 
-  function functionResource(): { id: string; properties: Json } {
-    const functions = Object.entries(template.findResources('AWS::Lambda::Function'));
-    expect(functions).toHaveLength(1);
-    const [id, resource] = functions[0] as [string, { Properties: Json }];
-    return { id, properties: resource.Properties };
-  }
-
-  it('runs the image function on nodejs22.x and x86_64 with the onnxruntime and sharp layers', () => {
-    const layerIds = Object.keys(
-      template.findResources('AWS::Lambda::LayerVersion', {
-        Properties: { CompatibleArchitectures: ['x86_64'], CompatibleRuntimes: ['nodejs22.x'] },
+  const id = (construct: IConstruct) => stack.getLogicalId(construct.node.defaultChild as CfnElement);
+  const resource = (logicalId: string) => template.toJSON().Resources[logicalId] as Resource;
+  const functionsOf = (key: string) => {
+    const fns = stack.lambdaTasks.get(key);
+    if (!fns?.upload) throw new Error(`no functions for ${key}`);
+    return { http: fns.http, upload: fns.upload };
+  };
+  /** The S3 permissions of a role's inline policies, as sorted `action resource` lines (all are Allow). */
+  const s3Permissions = (roleId: string) => {
+    const statements = Object.values(
+      template.findResources('AWS::IAM::Policy', {
+        Properties: { Roles: Match.arrayWith([{ Ref: roleId }]) },
       }),
+    ).flatMap(
+      (policy) =>
+        (policy as { Properties: { PolicyDocument: { Statement: Json[] } } }).Properties.PolicyDocument
+          .Statement,
     );
+    return statements
+      .flatMap((statement) =>
+        [statement.Action]
+          .flat()
+          .flatMap((action) =>
+            [statement.Resource].flat().map((resource) => ({ effect: statement.Effect, action, resource })),
+          ),
+      )
+      .filter(({ action }) => String(action).startsWith('s3:'))
+      .map(({ effect, action, resource }) => `${effect} ${action} ${JSON.stringify(resource)}`)
+      .sort();
+  };
 
-    expect(layerIds).toHaveLength(2);
-    template.hasResourceProperties('AWS::Lambda::Function', {
-      Runtime: 'nodejs22.x',
-      Architectures: ['x86_64'],
-      Handler: 'index.handler',
-      Layers: Match.arrayWith(layerIds.map((id) => ({ Ref: id }))),
-    });
+  it('runs an HTTP and an upload function per task on nodejs22.x and x86_64 with the layers its bundle needs', () => {
+    const ort = id(stack.nativeLayers?.onnxRuntime as IConstruct);
+    const sharp = id(stack.nativeLayers?.sharp as IConstruct);
+
+    for (const key of TASK_KEYS) {
+      const layers = key === 'image' ? [{ Ref: ort }, { Ref: sharp }] : [{ Ref: ort }];
+      for (const fn of Object.values(functionsOf(key))) {
+        expect(resource(id(fn.function)).Properties).toMatchObject({
+          Runtime: 'nodejs22.x',
+          Architectures: ['x86_64'],
+          Handler: 'index.handler',
+          Layers: layers,
+        });
+      }
+    }
   });
 
-  it('gives the function 2048 MB of memory and a 30-second timeout', () => {
-    template.hasResourceProperties('AWS::Lambda::Function', { MemorySize: 2048, Timeout: 30 });
+  it('gives each function the memory and timeout of its configuration', () => {
+    for (const key of TASK_KEYS) {
+      const settings = DEFAULT_CONFIG.tasks[key]?.lambda;
+      const { http, upload } = functionsOf(key);
+
+      expect(resource(id(http.function)).Properties).toMatchObject({
+        MemorySize: settings?.http.memoryMb,
+        Timeout: settings?.http.timeoutSeconds,
+      });
+      expect(resource(id(upload.function)).Properties).toMatchObject({
+        MemorySize: settings?.upload.memoryMb,
+        Timeout: settings?.upload.timeoutSeconds,
+      });
+    }
   });
 
-  it('points MODEL_REPOSITORY at the models bucket and runs the lambda model tier from /tmp/models', () => {
-    template.hasResourceProperties('AWS::Lambda::Function', {
-      Environment: {
-        Variables: Match.objectLike({
-          MODEL_REPOSITORY: { 'Fn::Join': ['', ['s3://', { Ref: modelsBucketId }, '/']] },
+  it('points each function at the models bucket, the lambda tier and its pinned model', () => {
+    const models = id(stack.models.bucket);
+    const expected = { image: 'ppocr-v4@1', text: 'spam-fasttext@1', speech: 'silero-vad@1' };
+
+    for (const key of TASK_KEYS) {
+      const variable = `MODEL_${TASK_FUNCTIONS[key].task.replace('/', '_').toUpperCase()}`;
+      const { http, upload } = functionsOf(key);
+      for (const fn of [http, upload]) {
+        expect(
+          (resource(id(fn.function)).Properties.Environment as { Variables: Json }).Variables,
+        ).toMatchObject({
+          MODEL_REPOSITORY: { 'Fn::Join': ['', ['s3://', { Ref: models }, '/']] },
           MODEL_TIER: 'lambda',
           MODEL_CACHE_DIR: '/tmp/models',
-          POWERTOOLS_SERVICE_NAME: 'image',
+          [variable]: expected[key],
+          POWERTOOLS_SERVICE_NAME: 'inferlet-lambda',
           POWERTOOLS_METRICS_NAMESPACE: 'Inferlet',
-        }),
-      },
+        });
+      }
+      expect(
+        (resource(id(upload.function)).Properties.Environment as { Variables: Json }).Variables,
+      ).toMatchObject({
+        MAX_UPLOAD_BYTES: String(DEFAULT_CONFIG.tasks[key]?.uploads.maxUploadBytes),
+      });
+    }
+  });
+
+  it('sends each function’s logs to its own log group, kept as configured', () => {
+    for (const key of TASK_KEYS) {
+      for (const fn of Object.values(functionsOf(key))) {
+        const logGroup = id(fn.logGroup);
+
+        expect(resource(logGroup).Properties.RetentionInDays).toBe(30);
+        expect(resource(id(fn.function)).Properties.LoggingConfig).toEqual({ LogGroup: { Ref: logGroup } });
+      }
+    }
+  });
+
+  it('routes each task and its models’ OIP endpoints to its HTTP function, and /gpu to the GPU service', () => {
+    const routes = Object.values(template.findResources('AWS::ApiGatewayV2::Route')) as Resource[];
+    const integrations = template.findResources('AWS::ApiGatewayV2::Integration');
+    const target = (route: Resource) => {
+      // Target: integrations/<integration id>
+      const [, integration] = (
+        route.Properties.Target as { 'Fn::Join': [string, [string, { Ref: string }]] }
+      )['Fn::Join'][1];
+      return (integrations[integration.Ref] as Resource).Properties.IntegrationUri;
+    };
+    const byKey = new Map(routes.map((route) => [route.Properties.RouteKey, route]));
+    const expectRoute = (key: string, uri: unknown) => {
+      const route = byKey.get(key);
+      expect(route, key).toBeDefined();
+      expect(target(route as Resource)).toEqual(uri);
+    };
+
+    for (const { key, models } of [
+      { key: 'image', models: ['ppocr-v4', 'ppocr-v4-det', 'ppocr-mobile-v2-cls', 'ppocr-v4-rec'] },
+      { key: 'text', models: ['spam-fasttext'] },
+      { key: 'speech', models: ['silero-vad'] },
+    ] as const) {
+      const uri = { 'Fn::GetAtt': [id(functionsOf(key).http.function), 'Arn'] };
+      expectRoute(`POST ${TASK_FUNCTIONS[key].route}`, uri);
+      for (const model of models) {
+        expectRoute(`GET /v2/models/${model}`, uri);
+        expectRoute(`ANY /v2/models/${model}/{proxy+}`, uri);
+      }
+    }
+    expectRoute('ANY /gpu/{proxy+}', { Ref: id(stack.gpuService?.listener as IConstruct) });
+    template.hasResourceProperties('AWS::ApiGatewayV2::Integration', {
+      ConnectionType: 'VPC_LINK',
+      RequestParameters: { 'overwrite:path': '/$request.path.proxy' },
+    });
+    expect(routes).toHaveLength(16);
+  });
+
+  it('requires IAM authentication on every route, throttles the stage and logs every request', () => {
+    const routes = Object.values(template.findResources('AWS::ApiGatewayV2::Route')) as Resource[];
+
+    for (const route of routes) expect(route.Properties.AuthorizationType).toBe('AWS_IAM');
+    template.hasResourceProperties('AWS::ApiGatewayV2::Stage', {
+      StageName: '$default',
+      AutoDeploy: true,
+      DefaultRouteSettings: { ThrottlingRateLimit: 50, ThrottlingBurstLimit: 100 },
+      AccessLogSettings: Match.objectLike({
+        DestinationArn: { 'Fn::GetAtt': [id(stack.api.accessLogs), 'Arn'] },
+      }),
     });
   });
 
-  it('sends the function’s logs to its own log group, kept for one month', () => {
-    const logGroups = Object.keys(
-      template.findResources('AWS::Logs::LogGroup', { Properties: { RetentionInDays: 30 } }),
+  it('switches every route to a JWT authorizer with the configured issuer and audience', () => {
+    const jwt = Template.fromStack(
+      newApp({
+        inferlet: {
+          api: { auth: { type: 'jwt', issuer: 'https://idp.example.com', audience: ['inferlet'] } },
+        },
+      }).stack,
     );
+    const routes = Object.values(jwt.findResources('AWS::ApiGatewayV2::Route')) as Resource[];
 
-    expect(logGroups).toHaveLength(1);
-    template.hasResourceProperties('AWS::Lambda::Function', {
-      LoggingConfig: { LogGroup: { Ref: logGroups[0] } },
+    jwt.hasResourceProperties('AWS::ApiGatewayV2::Authorizer', {
+      AuthorizerType: 'JWT',
+      JwtConfiguration: { Issuer: 'https://idp.example.com', Audience: ['inferlet'] },
     });
+    for (const route of routes) expect(route.Properties.AuthorizationType).toBe('JWT');
   });
 
-  it('blocks public access to every bucket and encrypts each at rest', () => {
-    const buckets = Object.values(template.findResources('AWS::S3::Bucket')) as { Properties: Json }[];
+  it('sends object-created events under incoming/<task>/ to that task’s queue', () => {
+    const [notifications] = Object.values(
+      template.findResources('Custom::S3BucketNotifications'),
+    ) as Resource[];
+    if (!notifications) throw new Error('no bucket notifications');
+    const { QueueConfigurations } = notifications.Properties.NotificationConfiguration as {
+      QueueConfigurations: Json[];
+    };
 
-    expect(buckets).toHaveLength(2);
-    for (const bucket of buckets) {
+    expect(notifications.Properties.BucketName).toEqual({ Ref: id(stack.uploads.bucket) });
+    expect(QueueConfigurations).toEqual(
+      TASK_KEYS.map((key) => ({
+        Events: ['s3:ObjectCreated:*'],
+        Filter: { Key: { FilterRules: [{ Name: 'prefix', Value: `incoming/${key}/` }] } },
+        QueueArn: { 'Fn::GetAtt': [id(stack.uploadQueues.get(key)?.queue as IConstruct), 'Arn'] },
+      })),
+    );
+  });
+
+  it('gives each upload queue an encrypted dead-letter queue and a visibility timeout of six function timeouts', () => {
+    for (const key of TASK_KEYS) {
+      const uploads = stack.uploadQueues.get(key);
+      const queue = resource(id(uploads?.queue as IConstruct)).Properties;
+      const deadLetters = resource(id(uploads?.deadLetterQueue as IConstruct)).Properties;
+
+      expect(queue).toMatchObject({
+        SqsManagedSseEnabled: true,
+        VisibilityTimeout: 6 * (DEFAULT_CONFIG.tasks[key]?.lambda?.upload.timeoutSeconds ?? 0),
+        RedrivePolicy: {
+          deadLetterTargetArn: { 'Fn::GetAtt': [id(uploads?.deadLetterQueue as IConstruct), 'Arn'] },
+          maxReceiveCount: 3,
+        },
+      });
+      expect(deadLetters).toMatchObject({ SqsManagedSseEnabled: true, MessageRetentionPeriod: 14 * 86400 });
+    }
+  });
+
+  it('feeds each queue to its upload function with partial batch responses', () => {
+    for (const key of TASK_KEYS) {
+      template.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
+        EventSourceArn: { 'Fn::GetAtt': [id(stack.uploadQueues.get(key)?.queue as IConstruct), 'Arn'] },
+        FunctionName: { Ref: id(functionsOf(key).upload.function) },
+        FunctionResponseTypes: ['ReportBatchItemFailures'],
+        BatchSize: DEFAULT_CONFIG.tasks[key]?.lambda?.upload.batchSize,
+      });
+    }
+  });
+
+  it('lets HTTP functions read the models only, and upload functions also their own upload prefixes', () => {
+    const modelsArn = { 'Fn::GetAtt': [id(stack.models.bucket), 'Arn'] };
+    const uploadsArn = { 'Fn::GetAtt': [id(stack.uploads.bucket), 'Arn'] };
+    const allow = (action: string, resource: unknown) => `Allow ${action} ${JSON.stringify(resource)}`;
+    const objects = (arn: Json, suffix: string) => ({ 'Fn::Join': ['', [arn, `/${suffix}`]] });
+    const modelReads = [allow('s3:GetObject', objects(modelsArn, '*')), allow('s3:ListBucket', modelsArn)];
+
+    for (const key of TASK_KEYS) {
+      const { http, upload } = functionsOf(key);
+
+      expect(s3Permissions(id(http.role))).toEqual(modelReads.sort());
+      expect(s3Permissions(id(upload.role))).toEqual(
+        [
+          ...modelReads,
+          allow('s3:GetObject', objects(uploadsArn, `incoming/${key}/*`)),
+          allow('s3:GetObjectVersion', objects(uploadsArn, `incoming/${key}/*`)),
+          allow('s3:GetObject', objects(uploadsArn, `results/${key}/*`)),
+          allow('s3:PutObject', objects(uploadsArn, `results/${key}/*`)),
+          allow('s3:GetObject', objects(uploadsArn, `errors/${key}/*`)),
+          allow('s3:PutObject', objects(uploadsArn, `errors/${key}/*`)),
+          allow('s3:ListBucket', uploadsArn),
+        ].sort(),
+      );
+      for (const role of [http.role, upload.role]) {
+        expect(resource(id(role)).Properties.ManagedPolicyArns).toBeUndefined();
+      }
+    }
+  });
+
+  it('keeps every bucket private, encrypted and TLS-only, and the models and uploads versioned and logged', () => {
+    const buckets = template.findResources('AWS::S3::Bucket') as Record<string, Resource>;
+    const logs = id(stack.models.accessLogsBucket);
+
+    expect(Object.keys(buckets)).toHaveLength(3);
+    for (const [bucketId, bucket] of Object.entries(buckets)) {
       expect(bucket.Properties.PublicAccessBlockConfiguration).toEqual({
         BlockPublicAcls: true,
         BlockPublicPolicy: true,
@@ -216,83 +451,284 @@ describe('the Inferlet stack', () => {
       expect(bucket.Properties.BucketEncryption).toEqual({
         ServerSideEncryptionConfiguration: [{ ServerSideEncryptionByDefault: { SSEAlgorithm: 'AES256' } }],
       });
-    }
-  });
-
-  it('denies every request that does not use TLS, on both buckets', () => {
-    const bucketIds = Object.keys(template.findResources('AWS::S3::Bucket'));
-
-    for (const id of bucketIds) {
       template.hasResourceProperties('AWS::S3::BucketPolicy', {
-        Bucket: { Ref: id },
+        Bucket: { Ref: bucketId },
         PolicyDocument: {
           Statement: Match.arrayWith([
             Match.objectLike({
               Effect: 'Deny',
               Action: 's3:*',
-              Principal: { AWS: '*' },
               Condition: { Bool: { 'aws:SecureTransport': 'false' } },
             }),
           ]),
         },
       });
     }
-  });
-
-  it('keeps the models bucket versioned, retained and logging access to the other bucket', () => {
-    const [logsBucketId] = Object.keys(template.findResources('AWS::S3::Bucket')).filter(
-      (id) => id !== modelsBucketId,
-    );
-
-    template.hasResource('AWS::S3::Bucket', {
-      Properties: Match.objectLike({
+    for (const bucket of [stack.models.bucket, stack.uploads.bucket]) {
+      expect(resource(id(bucket)).Properties).toMatchObject({
         VersioningConfiguration: { Status: 'Enabled' },
-        LoggingConfiguration: Match.objectLike({ DestinationBucketName: { Ref: logsBucketId } }),
-      }),
-      DeletionPolicy: 'Retain',
-      UpdateReplacePolicy: 'Retain',
-    });
-  });
-
-  it('lets the function read the models bucket and nothing else in S3', () => {
-    const roleId = (functionResource().properties.Role as { 'Fn::GetAtt': [string, string] })[
-      'Fn::GetAtt'
-    ][0];
-    const role = template.findResources('AWS::IAM::Role')[roleId] as { Properties: Json };
-    const policies = Object.values(
-      template.findResources('AWS::IAM::Policy', {
-        Properties: { Roles: Match.arrayWith([{ Ref: roleId }]) },
-      }),
-    ) as { Properties: { PolicyDocument: { Statement: Json[] } } }[];
-    const s3Statements = policies
-      .flatMap((policy) => policy.Properties.PolicyDocument.Statement)
-      .filter((statement) => [statement.Action].flat().some((action) => String(action).startsWith('s3:')));
-    const bucketArn = { 'Fn::GetAtt': [modelsBucketId, 'Arn'] };
-    const objectsArn = { 'Fn::Join': ['', [bucketArn, '/*']] };
-
-    expect(role.Properties.ManagedPolicyArns).toBeUndefined();
-    expect(role.Properties.Policies).toBeUndefined();
-    expect(s3Statements).toEqual(
-      expect.arrayContaining([
-        { Effect: 'Allow', Action: 's3:GetObject', Resource: objectsArn },
-        { Effect: 'Allow', Action: 's3:ListBucket', Resource: bucketArn },
-      ]),
-    );
-    for (const statement of s3Statements) {
-      expect(statement.Effect).toBe('Allow');
-      for (const action of [statement.Action].flat())
-        expect(['s3:GetObject', 's3:ListBucket']).toContain(action);
-      for (const resource of [statement.Resource].flat())
-        expect([bucketArn, objectsArn]).toContainEqual(resource);
+        LoggingConfiguration: { DestinationBucketName: { Ref: logs } },
+      });
     }
   });
 
-  it('requires IAM (SigV4) authentication on the function URL', () => {
-    template.resourceCountIs('AWS::Lambda::Url', 1);
-    template.hasResourceProperties('AWS::Lambda::Url', {
-      AuthType: 'AWS_IAM',
-      TargetFunctionArn: { 'Fn::GetAtt': [functionResource().id, 'Arn'] },
+  it('expires incoming uploads, moves results to infrequent access before expiring them, expires errors', () => {
+    const { Rules } = resource(id(stack.uploads.bucket)).Properties.LifecycleConfiguration as {
+      Rules: Json[];
+    };
+    const rule = (prefix: string) => Rules.find((r) => r.Prefix === prefix);
+
+    expect(rule('incoming/')).toMatchObject({ ExpirationInDays: 7, Status: 'Enabled' });
+    expect(rule('results/')).toMatchObject({
+      ExpirationInDays: 365,
+      Transitions: [{ StorageClass: 'STANDARD_IA', TransitionInDays: 30 }],
     });
+    expect(rule('errors/')).toMatchObject({ ExpirationInDays: 30 });
+  });
+
+  it('publishes the local model repository at deploy, manifests after the files, pruning nothing', () => {
+    const deployments = template.findResources('Custom::CDKBucketDeployment') as Record<string, Resource>;
+    const [filesId, files] = Object.entries(deployments).find(([, d]) => !d.Properties.Include) ?? [];
+    const manifests = Object.values(deployments).find((d) => d.Properties.Include);
+
+    expect(Object.keys(deployments)).toHaveLength(2);
+    expect(files?.Properties).toMatchObject({
+      Prune: false,
+      Exclude: ['*/manifest.json'],
+      DestinationBucketName: { Ref: id(stack.models.bucket) },
+    });
+    expect(manifests?.Properties).toMatchObject({
+      Prune: false,
+      Exclude: ['*'],
+      Include: ['*/manifest.json'],
+    });
+    expect(manifests?.DependsOn).toContain(filesId);
+  });
+
+  it('runs the GPU service on GPU-optimised instances, one GPU per server, checked on /v2/health/ready', () => {
+    const gpu = stack.gpuService;
+    const taskDefinition = resource(id(gpu?.taskDefinition as IConstruct)).Properties;
+    const containers = taskDefinition.ContainerDefinitions as Json[];
+    const server = containers.find((c) => c.Name === 'server');
+
+    expect(server?.ResourceRequirements).toEqual([{ Type: 'GPU', Value: '1' }]);
+    expect(server?.Environment).toEqual(
+      expect.arrayContaining([
+        { Name: 'MODEL_TIER', Value: 'gpu' },
+        { Name: 'EXECUTION_PROVIDER', Value: 'cuda' },
+        { Name: 'EMBEDDED_S3', Value: 'off' },
+        { Name: 'HOST', Value: '0.0.0.0' },
+        { Name: 'TASKS', Value: 'image/ocr' },
+        { Name: 'MODEL_IMAGE_OCR', Value: 'ppocr-v4@1' },
+        {
+          Name: 'UPLOAD_QUEUE_URLS',
+          Value: { Ref: id(stack.uploadQueues.get('image')?.queue as IConstruct) },
+        },
+      ]),
+    );
+    template.hasResourceProperties('AWS::EC2::LaunchTemplate', {
+      LaunchTemplateData: Match.objectLike({
+        ImageId: { Ref: Match.stringLikeRegexp('amazonlinux2gpurecommendedimageid') },
+        InstanceType: 'g4dn.xlarge',
+        MetadataOptions: Match.objectLike({ HttpTokens: 'required' }),
+      }),
+    });
+    template.hasResourceProperties('AWS::ECS::Service', {
+      CapacityProviderStrategy: [
+        { CapacityProvider: { Ref: Match.stringLikeRegexp('GpuCapacity') }, Weight: 1 },
+      ],
+      DesiredCount: 1,
+    });
+    template.hasResourceProperties('AWS::ElasticLoadBalancingV2::TargetGroup', {
+      HealthCheckPath: '/v2/health/ready',
+      Matcher: { HttpCode: '200' },
+      Port: 8080,
+      TargetType: 'ip',
+    });
+    template.hasResourceProperties('AWS::ElasticLoadBalancingV2::LoadBalancer', { Scheme: 'internal' });
+  });
+
+  it('scales the GPU service on requests per task and on the upload backlog', () => {
+    template.hasResourceProperties('AWS::ApplicationAutoScaling::ScalableTarget', {
+      MinCapacity: 1,
+      MaxCapacity: 2,
+    });
+    template.hasResourceProperties('AWS::ApplicationAutoScaling::ScalingPolicy', {
+      PolicyType: 'TargetTrackingScaling',
+      TargetTrackingScalingPolicyConfiguration: Match.objectLike({
+        PredefinedMetricSpecification: Match.objectLike({ PredefinedMetricType: 'ALBRequestCountPerTarget' }),
+        TargetValue: 600,
+      }),
+    });
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      Metrics: Match.arrayWith([
+        Match.objectLike({
+          MetricStat: Match.objectLike({
+            Metric: Match.objectLike({
+              MetricName: 'ApproximateNumberOfMessagesVisible',
+              Dimensions: [
+                {
+                  Name: 'QueueName',
+                  Value: {
+                    'Fn::GetAtt': [id(stack.uploadQueues.get('image')?.queue as IConstruct), 'QueueName'],
+                  },
+                },
+              ],
+            }),
+          }),
+        }),
+      ]),
+      AlarmActions: [{ Ref: Match.stringLikeRegexp('UploadBacklogUpperPolicy') }],
+    });
+  });
+
+  it('routes the container’s output through FireLens to CloudWatch Logs in the EMF format', () => {
+    const containers = resource(id(stack.gpuService?.taskDefinition as IConstruct)).Properties
+      .ContainerDefinitions as Json[];
+
+    expect(containers.find((c) => c.Name === 'LogRouter')?.FirelensConfiguration).toEqual({
+      Type: 'fluentbit',
+    });
+    expect(containers.find((c) => c.Name === 'server')?.LogConfiguration).toMatchObject({
+      LogDriver: 'awsfirelens',
+      Options: {
+        Name: 'cloudwatch_logs',
+        log_format: 'json/emf',
+        log_key: 'log',
+        log_group_name: { Ref: id(stack.gpuService?.logGroup as IConstruct) },
+      },
+    });
+  });
+
+  it('puts every function, queue and the GPU service on the dashboard with latency, cold start, GPU and accuracy', () => {
+    const [dashboard] = Object.values(template.findResources('AWS::CloudWatch::Dashboard')) as Resource[];
+    const body = JSON.stringify(dashboard?.Properties.DashboardBody);
+
+    for (const key of TASK_KEYS) {
+      for (const fn of Object.values(functionsOf(key)))
+        expect(body).toContain(`{"Ref":"${id(fn.function)}"}`);
+      const uploads = stack.uploadQueues.get(key);
+      for (const queue of [uploads?.queue, uploads?.deadLetterQueue])
+        expect(body).toContain(`"${id(queue as IConstruct)}","QueueName"`);
+      expect(body).toContain(`task\\",\\"${TASK_FUNCTIONS[key].task}`);
+    }
+    for (const metric of [
+      'Latency',
+      'ColdStart',
+      'ModelLoadTime',
+      'MemoryRss',
+      'CpuTime',
+      'InferenceLatency',
+    ])
+      expect(body).toContain(`\\"${metric}\\"`);
+    expect(body).toContain('nvidia_smi_utilization_gpu');
+    expect(body).toContain('MetricName=\\\\\\"Accuracy\\\\\\"');
+    expect(body).toContain('\\"p99\\"');
+  });
+
+  it('alarms on error rate, p99 anomalies, near-timeouts and throttles of every function, and on dead letters', () => {
+    const alarms = Object.values(template.findResources('AWS::CloudWatch::Alarm')) as Resource[];
+    const topic = id(stack.monitoring.topic);
+    const onFunction = (fnId: string) =>
+      alarms.filter((alarm) =>
+        JSON.stringify(alarm.Properties).includes(`{"Name":"FunctionName","Value":{"Ref":"${fnId}"}}`),
+      );
+
+    for (const key of TASK_KEYS) {
+      for (const fn of Object.values(functionsOf(key))) {
+        const own = onFunction(id(fn.function));
+        const expressions = own
+          .flatMap((a) => (a.Properties.Metrics as Json[] | undefined) ?? [])
+          .map((m) => m.Expression);
+
+        expect(own).toHaveLength(4);
+        expect(expressions).toContain('IF(invocations > 0, 100 * errors / invocations, 0)');
+        expect(expressions).toContainEqual(expect.stringMatching(/^ANOMALY_DETECTION_BAND\(m\d+, 3\)$/));
+        expect(own.map((a) => a.Properties.MetricName)).toContain('Throttles');
+        for (const alarm of own) expect(alarm.Properties.AlarmActions).toEqual([{ Ref: topic }]);
+      }
+      const deadLetters = id(stack.uploadQueues.get(key)?.deadLetterQueue as IConstruct);
+      template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+        MetricName: 'ApproximateNumberOfMessagesVisible',
+        Dimensions: [{ Name: 'QueueName', Value: { 'Fn::GetAtt': [deadLetters, 'QueueName'] } }],
+        Threshold: 1,
+        AlarmActions: [{ Ref: topic }],
+      });
+    }
+    template.hasResourceProperties('AWS::CloudWatch::AnomalyDetector', {
+      SingleMetricAnomalyDetector: Match.objectLike({ MetricName: 'Duration', Stat: 'p99' }),
+    });
+    template.hasResourceProperties('AWS::SNS::Topic', { KmsMasterKeyId: Match.anyValue() });
+  });
+
+  it('keeps provisioned environments on a live alias that the API and the queue invoke', () => {
+    const { stack: provisioned } = newApp({
+      inferlet: {
+        tasks: {
+          text: {
+            lambda: {
+              http: { reservedConcurrency: 20, provisionedConcurrency: 2 },
+              upload: { provisionedConcurrency: 1 },
+            },
+          },
+        },
+      },
+    });
+    const provisionedTemplate = Template.fromStack(provisioned);
+    const text = provisioned.lambdaTasks.get('text');
+    const logicalId = (construct: IConstruct) =>
+      provisioned.getLogicalId(construct.node.defaultChild as CfnElement);
+    const alias = (fn: IConstruct | undefined) =>
+      logicalId(fn?.node.findChild('Function').node.findChild('Aliaslive') as IConstruct);
+
+    provisionedTemplate.hasResourceProperties('AWS::Lambda::Function', {
+      FunctionName: Match.absent(),
+      ReservedConcurrentExecutions: 20,
+      Description: Match.stringLikeRegexp('^text/classify over HTTP'),
+    });
+    provisionedTemplate.hasResourceProperties('AWS::Lambda::Alias', {
+      Name: 'live',
+      ProvisionedConcurrencyConfig: { ProvisionedConcurrentExecutions: 2 },
+    });
+    provisionedTemplate.hasResourceProperties('AWS::ApiGatewayV2::Integration', {
+      IntegrationUri: { Ref: alias(text?.http) },
+    });
+    provisionedTemplate.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
+      EventSourceArn: {
+        'Fn::GetAtt': [logicalId(provisioned.uploadQueues.get('text')?.queue as IConstruct), 'Arn'],
+      },
+      // <function name>:live, the name taken from the alias ARN
+      FunctionName: {
+        'Fn::Join': [
+          '',
+          [{ 'Fn::Select': [6, { 'Fn::Split': [':', { Ref: alias(text?.upload) }] }] }, ':live'],
+        ],
+      },
+    });
+    expect(() =>
+      parseConfig(
+        mergeConfig(DEFAULT_CONFIG, {
+          tasks: { text: { lambda: { http: { reservedConcurrency: 1, provisionedConcurrency: 2 } } } },
+        }),
+      ),
+    ).toThrow(
+      /tasks\.text\.lambda\.http\.provisionedConcurrency: is 2, more than the reservedConcurrency of 1/,
+    );
+  });
+
+  it('leaves the GPU service out when no task has a GPU tier', () => {
+    const { stack: lambdaOnly } = newApp({
+      inferlet: { tasks: { image: { gpu: null, uploads: { consumers: ['lambda'] } } } },
+    });
+    const lambdaTemplate = Template.fromStack(lambdaOnly);
+
+    lambdaTemplate.resourceCountIs('AWS::ECS::Service', 0);
+    lambdaTemplate.resourceCountIs('AWS::EC2::VPC', 0);
+    expect(
+      (Object.values(lambdaTemplate.findResources('AWS::ApiGatewayV2::Route')) as Resource[]).map(
+        (r) => r.Properties.RouteKey,
+      ),
+    ).not.toContain('ANY /gpu/{proxy+}');
   });
 
   it('passes the AwsSolutions checks, each remaining finding acknowledged with a reason', () => {
@@ -308,15 +744,3 @@ describe('the Inferlet stack', () => {
     expect(() => other.synth()).toThrow(/AwsSolutions-S1/);
   });
 });
-
-/** Links every package of a layer's node_modules into `target`, scoped packages one by one. */
-function linkPackages(source: string, target: string): void {
-  mkdirSync(target, { recursive: true });
-  for (const name of readdirSync(source)) {
-    if (name.startsWith('@')) {
-      linkPackages(join(source, name), join(target, name));
-    } else {
-      symlinkSync(join(source, name), join(target, name));
-    }
-  }
-}

@@ -1,0 +1,480 @@
+import { dirname, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Duration, RemovalPolicy, Stack, Token } from 'aws-cdk-lib';
+import { AdjustmentType } from 'aws-cdk-lib/aws-applicationautoscaling';
+import { AutoScalingGroup } from 'aws-cdk-lib/aws-autoscaling';
+import { MathExpression, Metric } from 'aws-cdk-lib/aws-cloudwatch';
+import {
+  BlockDeviceVolume,
+  EbsDeviceVolumeType,
+  InstanceType,
+  LaunchTemplate,
+  Port,
+  SecurityGroup,
+  SubnetType,
+  UserData,
+  type Vpc,
+} from 'aws-cdk-lib/aws-ec2';
+import { Platform } from 'aws-cdk-lib/aws-ecr-assets';
+import {
+  AmiHardwareType,
+  AsgCapacityProvider,
+  Cluster,
+  ContainerImage,
+  ContainerInsights,
+  Ec2Service,
+  Ec2TaskDefinition,
+  EcsOptimizedImage,
+  FirelensLogRouterType,
+  LogDrivers,
+  MachineImageType,
+  NetworkMode,
+  obtainDefaultFluentBitECRImage,
+} from 'aws-cdk-lib/aws-ecs';
+import {
+  type ApplicationListener,
+  ApplicationLoadBalancer,
+  ApplicationProtocol,
+  type ApplicationTargetGroup,
+  ListenerCertificate,
+  SslPolicy,
+} from 'aws-cdk-lib/aws-elasticloadbalancingv2';
+import { PolicyStatement, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
+import { LogGroup, type RetentionDays } from 'aws-cdk-lib/aws-logs';
+import type { IBucket } from 'aws-cdk-lib/aws-s3';
+import type { IQueue } from 'aws-cdk-lib/aws-sqs';
+import { Construct } from 'constructs';
+import type { GpuServiceConfig } from '../config.ts';
+import { acknowledge } from '../nag.ts';
+import type { ModelBucket } from './model-bucket.ts';
+import type { UploadBucket } from './upload-bucket.ts';
+
+const PROJECT_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+
+/** The port the server listens on in the container. */
+export const SERVER_PORT = 8080;
+/** The readiness route the load balancer checks: 200 once the served models are loaded. */
+export const HEALTH_CHECK_PATH = '/v2/health/ready';
+/** Namespace of the GPU metrics the instances' CloudWatch agent publishes. */
+export const GPU_METRICS_NAMESPACE = 'CWAgent';
+
+/** A task the GPU service serves. */
+export interface GpuTask {
+  /** Task name, e.g. `image/ocr`. */
+  readonly task: string;
+  /** The modality: the upload prefix the service may process. */
+  readonly modality: string;
+  /** `MODEL_<TASK>` and its value `name@version`. */
+  readonly modelVariable: string;
+  readonly modelRef: string;
+  /** The task's upload queue, when the service consumes it. */
+  readonly uploadQueue?: IQueue;
+}
+
+/** Props of {@link GpuService}. */
+export interface GpuServiceProps {
+  /** The VPC; instances, tasks and the load balancer go into its private subnets. */
+  readonly vpc: Vpc;
+  /** Instance type, task counts, memory, scaling targets, certificate. */
+  readonly settings: GpuServiceConfig;
+  /** The tasks the container serves (`TASKS`). */
+  readonly tasks: readonly GpuTask[];
+  /** The model repository, read only. */
+  readonly models: ModelBucket;
+  /** Key prefix of the repository in the bucket: '' or ending in '/'. */
+  readonly modelPrefix: string;
+  /** The uploads bucket; the service may process the prefixes of the queues it consumes. */
+  readonly uploads: UploadBucket;
+  /** Receives the load balancer's access logs (prefix `gpu-alb/`) when the stack has a region. */
+  readonly accessLogsBucket: IBucket;
+  /** `POWERTOOLS_SERVICE_NAME`, the `service` dimension of the container's metrics. */
+  readonly serviceName: string;
+  /** `POWERTOOLS_METRICS_NAMESPACE`. */
+  readonly metricsNamespace: string;
+  /** Retention of the container's logs. */
+  readonly logRetention: RetentionDays;
+}
+
+/**
+ * The GPU tier: the same server as `npm start`, built from the repository's `Dockerfile` (CUDA runtime,
+ * onnxruntime-node with its CUDA provider, `EXECUTION_PROVIDER=cuda`, `MODEL_TIER=gpu`), one task per GPU on
+ * an ECS cluster of GPU instances (ECS GPU-optimised Amazon Linux 2 AMI, launch template, ASG capacity
+ * provider with managed scaling), behind an internal Application Load Balancer that checks
+ * `/v2/health/ready`. It scales on requests per task and, when it consumes upload queues, on their backlog.
+ *
+ * Metrics: Powertools writes EMF to stdout only, and ECS's `awslogs` driver does not turn EMF lines into
+ * metrics (CloudWatch Logs extracts them only from events sent with the `x-amzn-logs-format: json/emf`
+ * header). So the server's output goes through a FireLens log router (AWS for Fluent Bit) whose
+ * `cloudwatch_logs` output sets `log_format json/emf`: EMF lines become metrics, the rest stay log lines
+ * in the same group. A CloudWatch agent sidecar would need the app to send EMF to its TCP port instead of
+ * stdout, and its image has no `nvidia-smi`; GPU utilisation comes from the CloudWatch agent installed on
+ * each instance (`nvidia_gpu` metrics, aggregated by Auto Scaling group).
+ */
+export class GpuService extends Construct {
+  readonly cluster: Cluster;
+  readonly autoScalingGroup: AutoScalingGroup;
+  readonly taskDefinition: Ec2TaskDefinition;
+  readonly service: Ec2Service;
+  readonly loadBalancer: ApplicationLoadBalancer;
+  readonly listener: ApplicationListener;
+  readonly targetGroup: ApplicationTargetGroup;
+  /** Security group of whatever may call the load balancer (the API's VPC link). */
+  readonly clientSecurityGroup: SecurityGroup;
+  /** The server's log group (EMF lines become metrics here). */
+  readonly logGroup: LogGroup;
+
+  constructor(scope: Construct, id: string, props: GpuServiceProps) {
+    super(scope, id);
+    const { settings, vpc } = props;
+    const region = Stack.of(this).region;
+    const privateSubnets = { subnetType: SubnetType.PRIVATE_WITH_EGRESS };
+
+    this.cluster = new Cluster(this, 'Cluster', { vpc, containerInsightsV2: ContainerInsights.ENABLED });
+
+    const instanceRole = new Role(this, 'InstanceRole', {
+      assumedBy: new ServicePrincipal('ec2.amazonaws.com'),
+      description: 'GPU container instances: ECS agent and CloudWatch agent',
+    });
+    // The instance's CloudWatch agent: GPU metrics into its namespace only; DescribeTags resolves the
+    // Auto Scaling group name it aggregates by.
+    instanceRole.addToPrincipalPolicy(
+      new PolicyStatement({
+        actions: ['cloudwatch:PutMetricData'],
+        resources: ['*'],
+        conditions: { StringEquals: { 'cloudwatch:namespace': GPU_METRICS_NAMESPACE } },
+      }),
+    );
+    instanceRole.addToPrincipalPolicy(
+      new PolicyStatement({ actions: ['ec2:DescribeTags'], resources: ['*'] }),
+    );
+
+    const instanceSecurityGroup = new SecurityGroup(this, 'InstanceSecurityGroup', {
+      vpc,
+      description: 'GPU container instances (tasks use their own ENIs)',
+    });
+    const userData = UserData.forLinux();
+    userData.addCommands(...gpuInstanceSetup());
+    const launchTemplate = new LaunchTemplate(this, 'LaunchTemplate', {
+      machineImage: EcsOptimizedImage.amazonLinux2(AmiHardwareType.GPU),
+      instanceType: new InstanceType(settings.instanceType),
+      role: instanceRole,
+      securityGroup: instanceSecurityGroup,
+      userData,
+      requireImdsv2: true,
+      detailedMonitoring: true,
+      blockDevices: [
+        {
+          deviceName: '/dev/xvda',
+          volume: BlockDeviceVolume.ebs(100, { encrypted: true, volumeType: EbsDeviceVolumeType.GP3 }),
+        },
+      ],
+    });
+    this.autoScalingGroup = new AutoScalingGroup(this, 'Instances', {
+      vpc,
+      vpcSubnets: privateSubnets,
+      launchTemplate,
+      minCapacity: 0,
+      // One task per GPU instance; one spare lets a rolling deployment start the new task first.
+      maxCapacity: settings.maxTasks + 1,
+    });
+    const capacity = new AsgCapacityProvider(this, 'Capacity', {
+      autoScalingGroup: this.autoScalingGroup,
+      machineImageType: MachineImageType.AMAZON_LINUX_2,
+      enableManagedTerminationProtection: true,
+    });
+    this.cluster.addAsgCapacityProvider(capacity);
+
+    this.logGroup = new LogGroup(this, 'ServerLogs', {
+      retention: props.logRetention,
+      removalPolicy: RemovalPolicy.DESTROY,
+    });
+    const routerLogs = new LogGroup(this, 'LogRouterLogs', {
+      retention: props.logRetention,
+      removalPolicy: RemovalPolicy.DESTROY,
+    });
+
+    this.taskDefinition = new Ec2TaskDefinition(this, 'Task', { networkMode: NetworkMode.AWS_VPC });
+    const taskRole = this.taskDefinition.taskRole;
+    props.models.grantReadModels(taskRole);
+    this.logGroup.grantWrite(taskRole);
+    const consumed = props.tasks.filter((task) => task.uploadQueue);
+    for (const task of consumed) {
+      task.uploadQueue?.grantConsumeMessages(taskRole);
+      props.uploads.grantTaskUploads(taskRole, task.modality);
+    }
+
+    this.taskDefinition.addFirelensLogRouter('LogRouter', {
+      image: obtainDefaultFluentBitECRImage(this.taskDefinition),
+      firelensConfig: { type: FirelensLogRouterType.FLUENTBIT },
+      essential: true,
+      memoryReservationMiB: 64,
+      logging: LogDrivers.awsLogs({ logGroup: routerLogs, streamPrefix: 'log-router' }),
+    });
+    const server = this.taskDefinition.addContainer('server', {
+      image: ContainerImage.fromAsset(PROJECT_ROOT, { file: 'Dockerfile', platform: Platform.LINUX_AMD64 }),
+      gpuCount: 1,
+      essential: true,
+      memoryReservationMiB: settings.memoryMiB,
+      portMappings: [{ containerPort: SERVER_PORT }],
+      environment: {
+        HOST: '0.0.0.0',
+        PORT: String(SERVER_PORT),
+        EMBEDDED_S3: 'off',
+        AWS_REGION: region,
+        MODEL_REPOSITORY: `s3://${props.models.bucket.bucketName}/${props.modelPrefix}`,
+        MODEL_CACHE_DIR: '/tmp/models',
+        MODEL_TIER: 'gpu',
+        EXECUTION_PROVIDER: 'cuda',
+        TASKS: props.tasks.map((task) => task.task).join(','),
+        ...Object.fromEntries(props.tasks.map((task) => [task.modelVariable, task.modelRef])),
+        ...(consumed.length > 0 && {
+          UPLOAD_QUEUE_URLS: consumed.map((task) => task.uploadQueue?.queueUrl).join(','),
+        }),
+        POWERTOOLS_SERVICE_NAME: props.serviceName,
+        POWERTOOLS_METRICS_NAMESPACE: props.metricsNamespace,
+      },
+      logging: LogDrivers.firelens({
+        options: {
+          Name: 'cloudwatch_logs',
+          region,
+          log_group_name: this.logGroup.logGroupName,
+          log_stream_prefix: 'server/',
+          log_key: 'log',
+          log_format: 'json/emf',
+          auto_create_group: 'false',
+        },
+      }),
+    });
+
+    this.clientSecurityGroup = new SecurityGroup(this, 'ClientSecurityGroup', {
+      vpc,
+      description: 'Callers of the GPU load balancer (the API VPC link)',
+      allowAllOutbound: false,
+    });
+    const loadBalancerSecurityGroup = new SecurityGroup(this, 'LoadBalancerSecurityGroup', {
+      vpc,
+      description: 'The internal load balancer of the GPU service',
+      allowAllOutbound: false,
+    });
+    const serviceSecurityGroup = new SecurityGroup(this, 'ServiceSecurityGroup', {
+      vpc,
+      description: 'GPU server tasks: reachable from the load balancer only',
+    });
+    // Only the API's VPC link reaches the load balancer, so without a certificate plain HTTP never leaves the
+    // VPC; with one, the API verifies the certificate's name (gpu.serverName) and traffic is TLS end to end.
+    const listenerPort = settings.certificateArn ? 443 : 80;
+    loadBalancerSecurityGroup.addIngressRule(
+      this.clientSecurityGroup,
+      Port.tcp(listenerPort),
+      'API VPC link',
+    );
+    this.clientSecurityGroup.addEgressRule(
+      loadBalancerSecurityGroup,
+      Port.tcp(listenerPort),
+      'to the load balancer',
+    );
+    loadBalancerSecurityGroup.addEgressRule(
+      serviceSecurityGroup,
+      Port.tcp(SERVER_PORT),
+      'to the server tasks',
+    );
+    serviceSecurityGroup.addIngressRule(
+      loadBalancerSecurityGroup,
+      Port.tcp(SERVER_PORT),
+      'from the load balancer',
+    );
+
+    this.service = new Ec2Service(this, 'Service', {
+      cluster: this.cluster,
+      taskDefinition: this.taskDefinition,
+      desiredCount: settings.minTasks,
+      capacityProviderStrategies: [{ capacityProvider: capacity.capacityProviderName, weight: 1 }],
+      securityGroups: [serviceSecurityGroup],
+      vpcSubnets: privateSubnets,
+      circuitBreaker: { enable: true, rollback: true },
+      // Models download from S3 and the CUDA provider initialises before /v2/health/ready says 200.
+      healthCheckGracePeriod: Duration.minutes(5),
+      minHealthyPercent: 100,
+      maxHealthyPercent: 200,
+    });
+    // The service names the capacity provider, which must be associated with the cluster first.
+    this.service.node.addDependency(this.cluster);
+
+    this.loadBalancer = new ApplicationLoadBalancer(this, 'LoadBalancer', {
+      vpc,
+      vpcSubnets: privateSubnets,
+      internetFacing: false,
+      securityGroup: loadBalancerSecurityGroup,
+      dropInvalidHeaderFields: true,
+    });
+    if (Token.isUnresolved(region)) {
+      acknowledge(
+        this.loadBalancer,
+        ['AwsSolutions-ELB2'],
+        'The load balancer is internal and only the HTTP API reaches it, whose access log records every ' +
+          'request (caller, route, status, latency). ELB access logging needs the region-specific log ' +
+          'delivery account, which a region-agnostic synth cannot name; with a stack region it is enabled.',
+      );
+    } else {
+      this.loadBalancer.logAccessLogs(props.accessLogsBucket, 'gpu-alb');
+    }
+    this.listener = settings.certificateArn
+      ? this.loadBalancer.addListener('Https', {
+          port: 443,
+          protocol: ApplicationProtocol.HTTPS,
+          certificates: [ListenerCertificate.fromArn(settings.certificateArn)],
+          sslPolicy: SslPolicy.RECOMMENDED_TLS,
+          open: false,
+        })
+      : this.loadBalancer.addListener('Http', { port: 80, protocol: ApplicationProtocol.HTTP, open: false });
+    this.targetGroup = this.listener.addTargets('Server', {
+      port: SERVER_PORT,
+      protocol: ApplicationProtocol.HTTP,
+      targets: [
+        this.service.loadBalancerTarget({ containerName: server.containerName, containerPort: SERVER_PORT }),
+      ],
+      healthCheck: {
+        path: HEALTH_CHECK_PATH,
+        healthyHttpCodes: '200',
+        interval: Duration.seconds(15),
+        timeout: Duration.seconds(5),
+        healthyThresholdCount: 2,
+        unhealthyThresholdCount: 3,
+      },
+      deregistrationDelay: Duration.seconds(30),
+    });
+
+    const scaling = this.service.autoScaleTaskCount({
+      minCapacity: settings.minTasks,
+      maxCapacity: settings.maxTasks,
+    });
+    scaling.scaleOnRequestCount('Requests', {
+      requestsPerTarget: settings.requestsPerTarget,
+      targetGroup: this.targetGroup,
+    });
+    const backlog = this.uploadBacklog(consumed);
+    if (backlog) {
+      scaling.scaleOnMetric('UploadBacklog', {
+        metric: backlog,
+        adjustmentType: AdjustmentType.CHANGE_IN_CAPACITY,
+        scalingSteps: [
+          { upper: settings.backlogPerTask, change: 0 },
+          { lower: settings.backlogPerTask, change: +1 },
+          { lower: settings.backlogPerTask * 5, change: +2 },
+        ],
+        cooldown: Duration.minutes(3),
+      });
+    }
+
+    this.acknowledgeFindings(instanceRole);
+  }
+
+  /** GPU utilisation (percent) of the service's instances, from their CloudWatch agent. */
+  metricGpuUtilization(): Metric {
+    return this.gpuMetric('nvidia_smi_utilization_gpu', 'GPU utilisation %');
+  }
+
+  /** GPU memory in use (MiB) on the service's instances. */
+  metricGpuMemoryUsed(): Metric {
+    return this.gpuMetric('nvidia_smi_memory_used', 'GPU memory used (MiB)');
+  }
+
+  private gpuMetric(metricName: string, label: string): Metric {
+    return new Metric({
+      namespace: GPU_METRICS_NAMESPACE,
+      metricName,
+      dimensionsMap: { AutoScalingGroupName: this.autoScalingGroup.autoScalingGroupName },
+      statistic: 'Average',
+      period: Duration.minutes(1),
+      label,
+    });
+  }
+
+  /** Messages waiting in the upload queues the service consumes, or nothing when it consumes none. */
+  private uploadBacklog(tasks: readonly GpuTask[]): MathExpression | undefined {
+    const queues = tasks.flatMap((task) => (task.uploadQueue ? [task.uploadQueue] : []));
+    if (queues.length === 0) return undefined;
+    const usingMetrics = Object.fromEntries(
+      queues.map((queue, i) => [
+        `q${i}`,
+        queue.metricApproximateNumberOfMessagesVisible({ period: Duration.minutes(1) }),
+      ]),
+    );
+    return new MathExpression({
+      expression: Object.keys(usingMetrics).join(' + '),
+      usingMetrics,
+      label: 'upload messages waiting',
+      period: Duration.minutes(1),
+    });
+  }
+
+  private acknowledgeFindings(instanceRole: Role): void {
+    acknowledge(
+      instanceRole,
+      ['AwsSolutions-IAM5[Resource::*]', 'AwsSolutions-IAM5[Action::ecs:Submit*]'],
+      'Statements of the ECS container instance (ecs:DiscoverPollEndpoint, ecs:Submit*, ecr:GetAuthorizationToken, ' +
+        'logs) and of its CloudWatch agent (ec2:DescribeTags; cloudwatch:PutMetricData limited by the ' +
+        'cloudwatch:namespace condition) do not support resource-level permissions.',
+    );
+    if (this.taskDefinition.executionRole) {
+      acknowledge(
+        this.taskDefinition.executionRole,
+        ['AwsSolutions-IAM5[Resource::*]'],
+        'The execution role pulls the images: ecr:GetAuthorizationToken has no resource-level permissions; ' +
+          'image pulls are limited to the image repositories.',
+      );
+    }
+    acknowledge(
+      this.autoScalingGroup,
+      ['AwsSolutions-AS3'],
+      'Instances of this group are ECS capacity, launched and drained by the capacity provider; ECS service ' +
+        'events and the dashboard cover them, scaling notifications would be noise.',
+    );
+    acknowledge(
+      this.taskDefinition,
+      ['AwsSolutions-ECS2'],
+      'The environment holds configuration only (bucket, queue URLs, model names, tiers); the task role gives ' +
+        'access, there are no secrets to move to Secrets Manager.',
+    );
+  }
+}
+
+/**
+ * User data of a GPU instance: GPU support for the ECS agent, and the CloudWatch agent publishing the
+ * `nvidia_gpu` metrics (from the host's nvidia-smi) aggregated by Auto Scaling group.
+ */
+function gpuInstanceSetup(): string[] {
+  const agentConfig = {
+    agent: { metrics_collection_interval: 60 },
+    metrics: {
+      namespace: GPU_METRICS_NAMESPACE,
+      // The agent's own placeholders, resolved on the instance.
+      append_dimensions: {
+        // biome-ignore lint/suspicious/noTemplateCurlyInString: a CloudWatch agent placeholder, not a template
+        AutoScalingGroupName: '${aws:AutoScalingGroupName}',
+        // biome-ignore lint/suspicious/noTemplateCurlyInString: a CloudWatch agent placeholder, not a template
+        InstanceId: '${aws:InstanceId}',
+      },
+      aggregation_dimensions: [['AutoScalingGroupName']],
+      metrics_collected: {
+        nvidia_gpu: {
+          measurement: [
+            'utilization_gpu',
+            'utilization_memory',
+            'memory_used',
+            'memory_total',
+            'temperature_gpu',
+            'power_draw',
+          ],
+        },
+      },
+    },
+  };
+  const configFile = '/opt/aws/amazon-cloudwatch-agent/etc/inferlet-gpu.json';
+  return [
+    'echo ECS_ENABLE_GPU_SUPPORT=true >> /etc/ecs/ecs.config',
+    'yum install -y amazon-cloudwatch-agent',
+    `cat > ${configFile} <<'EOF'\n${JSON.stringify(agentConfig)}\nEOF`,
+    `/opt/aws/amazon-cloudwatch-agent/bin/amazon-cloudwatch-agent-ctl -a fetch-config -m ec2 -s -c file:${configFile}`,
+  ];
+}

@@ -1,0 +1,440 @@
+import { Duration } from 'aws-cdk-lib';
+import {
+  Alarm,
+  AnomalyDetectionAlarm,
+  CfnAnomalyDetector,
+  ComparisonOperator,
+  Dashboard,
+  GraphWidget,
+  type IMetric,
+  MathExpression,
+  Metric,
+  TextWidget,
+  TreatMissingData,
+} from 'aws-cdk-lib/aws-cloudwatch';
+import { SnsAction } from 'aws-cdk-lib/aws-cloudwatch-actions';
+import { HttpCodeTarget } from 'aws-cdk-lib/aws-elasticloadbalancingv2';
+import { PolicyStatement, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
+import { Key } from 'aws-cdk-lib/aws-kms';
+import type { IFunction } from 'aws-cdk-lib/aws-lambda';
+import { Topic } from 'aws-cdk-lib/aws-sns';
+import { EmailSubscription } from 'aws-cdk-lib/aws-sns-subscriptions';
+import { Construct } from 'constructs';
+import type { GpuService } from './gpu-service.ts';
+import type { UploadQueue } from './upload-queue.ts';
+
+const FIVE_MINUTES = Duration.minutes(5);
+
+/** Props of {@link InferenceMonitoring}. */
+export interface InferenceMonitoringProps {
+  /** Namespace of the functions' and the container's EMF metrics. */
+  readonly metricsNamespace: string;
+  /** Who the alarm topic emails. */
+  readonly alarmEmails: readonly string[];
+  /** Error rate (percent, per 5 minutes) that raises an alarm. */
+  readonly errorRatePercent: number;
+  /** Width of the p99 latency anomaly band in standard deviations. */
+  readonly latencyBandWidth: number;
+}
+
+/** The model dimensions of a task's EMF metrics on one tier. */
+export interface ServedModelDimensions {
+  /** `service` dimension: `POWERTOOLS_SERVICE_NAME` of the tier. */
+  readonly service: string;
+  /** Task name, e.g. `image/ocr`. */
+  readonly task: string;
+  /** `name@version`. */
+  readonly model: string;
+  readonly variant: string;
+}
+
+/** A task's Lambda functions, as the dashboard and alarms see them. */
+export interface LambdaTaskMonitoring {
+  /** Construct-id-safe key, e.g. `image`. */
+  readonly key: string;
+  readonly dimensions: ServedModelDimensions;
+  readonly http: MonitoredFunction;
+  /** Absent when the task's uploads go to the GPU service only. */
+  readonly upload?: MonitoredFunction;
+}
+
+/** One monitored function. */
+export interface MonitoredFunction {
+  readonly fn: IFunction;
+  /** Its timeout: p99 above 80 % of it raises an alarm whatever the anomaly band says. */
+  readonly timeout: Duration;
+}
+
+/**
+ * One CloudWatch dashboard for the deployment, a section per task and tier, and the alarms, all sent to one
+ * KMS-encrypted SNS topic (TLS only).
+ *
+ * Per Lambda task: EMF latency p50/p90/p99 and stage latencies, invocations and inferences, errors and
+ * throttles, cold starts and model load time, memory and CPU time; per upload queue: depth, age of the
+ * oldest message, dead letters; accuracy and F1 from `npm run eval`. For the GPU service: the same EMF
+ * series for each task, load balancer requests, 5xx and p99, healthy targets, GPU utilisation and memory,
+ * ECS CPU and memory.
+ *
+ * Alarms: error rate (fixed threshold), p99 latency above its anomaly detection band (a
+ * `CfnAnomalyDetector` model trained on the metric) and near the timeout, throttles, a dead-letter queue
+ * that is not empty, unhealthy GPU targets.
+ */
+export class InferenceMonitoring extends Construct {
+  /** Where every alarm goes. */
+  readonly topic: Topic;
+  /** The dashboard. */
+  readonly dashboard: Dashboard;
+  /** Every alarm created, for tests and for wiring more actions. */
+  readonly alarms: Alarm[] = [];
+  private readonly props: InferenceMonitoringProps;
+
+  constructor(scope: Construct, id: string, props: InferenceMonitoringProps) {
+    super(scope, id);
+    this.props = props;
+    const key = new Key(this, 'TopicKey', {
+      enableKeyRotation: true,
+      description: 'Encrypts the Inferlet alarm topic',
+    });
+    // CloudWatch alarms publish to the encrypted topic, so the service needs the key.
+    key.addToResourcePolicy(
+      new PolicyStatement({
+        principals: [new ServicePrincipal('cloudwatch.amazonaws.com')],
+        actions: ['kms:Decrypt', 'kms:GenerateDataKey*'],
+        resources: ['*'],
+      }),
+    );
+    this.topic = new Topic(this, 'Alarms', {
+      masterKey: key,
+      enforceSSL: true,
+      displayName: 'Inferlet alarms',
+    });
+    for (const email of props.alarmEmails) this.topic.addSubscription(new EmailSubscription(email));
+    this.dashboard = new Dashboard(this, 'Dashboard', {
+      defaultInterval: Duration.hours(6),
+    });
+  }
+
+  /** The dashboard section and alarms of a task's Lambda tier. */
+  addLambdaTask(task: LambdaTaskMonitoring): void {
+    const { dimensions } = task;
+    const functions = [
+      { name: 'HTTP', ...task.http },
+      ...(task.upload ? [{ name: 'upload', ...task.upload }] : []),
+    ];
+    this.dashboard.addWidgets(
+      new TextWidget({
+        markdown: `## ${dimensions.task} on Lambda\n\`${dimensions.model}\`, variant \`${dimensions.variant}\``,
+        width: 24,
+        height: 1,
+      }),
+    );
+    this.dashboard.addWidgets(
+      this.latencyWidget(dimensions),
+      graph('Invocations and inferences', [
+        ...functions.map(({ name, fn }) =>
+          fn.metricInvocations({ label: `${name} invocations`, period: FIVE_MINUTES }),
+        ),
+        this.emf(dimensions, 'Inferences', 'Sum', 'inferences'),
+        this.emf(dimensions, 'Items', 'Sum', 'items'),
+      ]),
+      graph('Errors and throttles', [
+        ...functions.flatMap(({ name, fn }) => [
+          fn.metricErrors({ label: `${name} errors`, period: FIVE_MINUTES }),
+          fn.metricThrottles({ label: `${name} throttles`, period: FIVE_MINUTES }),
+        ]),
+      ]),
+      graph(
+        'Cold starts and model load',
+        [this.emf(dimensions, 'ColdStart', 'Sum', 'cold starts')],
+        [this.emf(dimensions, 'ModelLoadTime', 'Maximum', 'model load ms (max)')],
+      ),
+    );
+    this.dashboard.addWidgets(
+      graph(
+        'Memory and CPU',
+        [this.emf(dimensions, 'MemoryRss', 'Maximum', 'RSS bytes (max)')],
+        [this.emf(dimensions, 'CpuTime', 'Average', 'CPU ms per inference')],
+      ),
+      graph(
+        'Lambda duration',
+        functions.flatMap(({ name, fn }) =>
+          ['p50', 'p99'].map((statistic) =>
+            fn.metricDuration({ statistic, label: `${name} ${statistic}`, period: FIVE_MINUTES }),
+          ),
+        ),
+      ),
+      this.stagesWidget(dimensions),
+      this.accuracyWidget(dimensions.task),
+    );
+
+    for (const { name, fn, timeout } of functions) {
+      const id = `${task.key}${name === 'HTTP' ? 'Http' : 'Upload'}`;
+      this.functionAlarms(id, `${dimensions.task} ${name} function`, fn, timeout);
+    }
+  }
+
+  /** The queue widgets of a task's uploads and the alarm on its dead letters. */
+  addUploadQueue(key: string, task: string, uploads: UploadQueue): void {
+    this.dashboard.addWidgets(
+      graph(
+        `${task} uploads`,
+        [
+          uploads.queue.metricApproximateNumberOfMessagesVisible({
+            label: 'waiting',
+            period: Duration.minutes(1),
+          }),
+          uploads.queue.metricApproximateNumberOfMessagesNotVisible({
+            label: 'in flight',
+            period: Duration.minutes(1),
+          }),
+          uploads.deadLetterQueue.metricApproximateNumberOfMessagesVisible({
+            label: 'dead letters',
+            period: Duration.minutes(1),
+            statistic: 'Maximum',
+          }),
+        ],
+        [
+          uploads.queue.metricApproximateAgeOfOldestMessage({
+            label: 'oldest message age (s)',
+            period: Duration.minutes(1),
+          }),
+        ],
+        12,
+      ),
+    );
+    this.alarm(
+      new Alarm(this, `${key}DeadLetters`, {
+        alarmDescription: `${task}: uploads failed repeatedly and wait in the dead-letter queue`,
+        metric: uploads.deadLetterQueue.metricApproximateNumberOfMessagesVisible({
+          period: FIVE_MINUTES,
+          statistic: 'Maximum',
+        }),
+        threshold: 1,
+        comparisonOperator: ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+        evaluationPeriods: 1,
+        treatMissingData: TreatMissingData.NOT_BREACHING,
+      }),
+    );
+  }
+
+  /** The dashboard section and alarms of the GPU service and the tasks it serves. */
+  addGpuService(gpu: GpuService, tasks: readonly ServedModelDimensions[]): void {
+    const alb = gpu.targetGroup.metrics;
+    this.dashboard.addWidgets(
+      new TextWidget({
+        markdown: `## GPU service\n${tasks.map((t) => `\`${t.task}\`: \`${t.model}\`, variant \`${t.variant}\``).join(' · ')}`,
+        width: 24,
+        height: 1,
+      }),
+    );
+    this.dashboard.addWidgets(
+      graph(
+        'Requests and 5xx',
+        [alb.requestCount({ label: 'requests', period: FIVE_MINUTES })],
+        [alb.httpCodeTarget(HttpCodeTarget.TARGET_5XX_COUNT, { label: 'target 5xx', period: FIVE_MINUTES })],
+      ),
+      graph(
+        'Load balancer response time',
+        ['p50', 'p90', 'p99'].map((statistic) =>
+          alb.targetResponseTime({ statistic, label: statistic, period: FIVE_MINUTES }),
+        ),
+      ),
+      graph('GPU', [gpu.metricGpuUtilization()], [gpu.metricGpuMemoryUsed()]),
+      graph(
+        'Tasks: CPU and memory',
+        [
+          gpu.service.metricCpuUtilization({ label: 'CPU %' }),
+          gpu.service.metricMemoryUtilization({ label: 'memory %' }),
+        ],
+        [alb.healthyHostCount({ label: 'healthy tasks', period: Duration.minutes(1) })],
+      ),
+    );
+    for (const dimensions of tasks) {
+      this.dashboard.addWidgets(
+        this.latencyWidget(dimensions, `${dimensions.task} on GPU: latency`),
+        graph(`${dimensions.task} on GPU: inferences`, [
+          this.emf(dimensions, 'Inferences', 'Sum', 'inferences'),
+          this.emf(dimensions, 'Items', 'Sum', 'items'),
+        ]),
+        graph(
+          `${dimensions.task} on GPU: model load and memory`,
+          [this.emf(dimensions, 'ModelLoadTime', 'Maximum', 'model load ms (max)')],
+          [this.emf(dimensions, 'MemoryRss', 'Maximum', 'RSS bytes (max)')],
+        ),
+        this.stagesWidget(dimensions, `${dimensions.task} on GPU: stages p90`),
+      );
+    }
+
+    const requests = alb.requestCount({ period: FIVE_MINUTES });
+    const errors = alb.httpCodeTarget(HttpCodeTarget.TARGET_5XX_COUNT, { period: FIVE_MINUTES });
+    this.alarm(
+      new Alarm(this, 'GpuErrorRate', {
+        alarmDescription: `GPU service: more than ${this.props.errorRatePercent}% of requests answered 5xx`,
+        metric: new MathExpression({
+          expression: 'IF(requests > 0, 100 * errors / requests, 0)',
+          usingMetrics: { requests, errors },
+          period: FIVE_MINUTES,
+          label: '5xx %',
+        }),
+        threshold: this.props.errorRatePercent,
+        comparisonOperator: ComparisonOperator.GREATER_THAN_THRESHOLD,
+        evaluationPeriods: 3,
+        datapointsToAlarm: 2,
+        treatMissingData: TreatMissingData.NOT_BREACHING,
+      }),
+    );
+    this.latencyAnomalyAlarm(
+      'GpuLatency',
+      'GPU service',
+      alb.targetResponseTime({ statistic: 'p99', period: FIVE_MINUTES }) as Metric,
+    );
+    this.alarm(
+      new Alarm(this, 'GpuUnhealthy', {
+        alarmDescription: 'GPU service: a task fails its /v2/health/ready check',
+        metric: alb.unhealthyHostCount({ period: Duration.minutes(1), statistic: 'Maximum' }),
+        threshold: 1,
+        comparisonOperator: ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+        evaluationPeriods: 5,
+        treatMissingData: TreatMissingData.NOT_BREACHING,
+      }),
+    );
+  }
+
+  private functionAlarms(id: string, what: string, fn: IFunction, timeout: Duration): void {
+    const invocations = fn.metricInvocations({ period: FIVE_MINUTES });
+    const errors = fn.metricErrors({ period: FIVE_MINUTES });
+    this.alarm(
+      new Alarm(this, `${id}ErrorRate`, {
+        alarmDescription: `${what}: more than ${this.props.errorRatePercent}% of invocations failed`,
+        metric: new MathExpression({
+          expression: 'IF(invocations > 0, 100 * errors / invocations, 0)',
+          usingMetrics: { invocations, errors },
+          period: FIVE_MINUTES,
+          label: 'error %',
+        }),
+        threshold: this.props.errorRatePercent,
+        comparisonOperator: ComparisonOperator.GREATER_THAN_THRESHOLD,
+        evaluationPeriods: 3,
+        datapointsToAlarm: 2,
+        treatMissingData: TreatMissingData.NOT_BREACHING,
+      }),
+    );
+    const p99 = fn.metricDuration({ statistic: 'p99', period: FIVE_MINUTES }) as Metric;
+    this.latencyAnomalyAlarm(`${id}Latency`, what, p99);
+    this.alarm(
+      new Alarm(this, `${id}NearTimeout`, {
+        alarmDescription: `${what}: p99 duration above 80% of the ${timeout.toSeconds()} s timeout`,
+        metric: p99,
+        threshold: timeout.toMilliseconds() * 0.8,
+        comparisonOperator: ComparisonOperator.GREATER_THAN_THRESHOLD,
+        evaluationPeriods: 3,
+        datapointsToAlarm: 2,
+        treatMissingData: TreatMissingData.NOT_BREACHING,
+      }),
+    );
+    this.alarm(
+      new Alarm(this, `${id}Throttles`, {
+        alarmDescription: `${what}: invocations were throttled`,
+        metric: fn.metricThrottles({ period: FIVE_MINUTES }),
+        threshold: 1,
+        comparisonOperator: ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+        evaluationPeriods: 1,
+        treatMissingData: TreatMissingData.NOT_BREACHING,
+      }),
+    );
+  }
+
+  /**
+   * An alarm when `metric` rises above its anomaly detection band; the detector model is declared so it
+   * starts training at deploy and the alarm uses it rather than creating its own.
+   */
+  private latencyAnomalyAlarm(id: string, what: string, metric: Metric): void {
+    const detector = new CfnAnomalyDetector(this, `${id}Model`, {
+      singleMetricAnomalyDetector: {
+        namespace: metric.namespace,
+        metricName: metric.metricName,
+        stat: metric.statistic,
+        dimensions: Object.entries(metric.dimensions ?? {}).map(([name, value]) => ({
+          name,
+          value: String(value),
+        })),
+      },
+    });
+    const alarm = new AnomalyDetectionAlarm(this, `${id}Anomaly`, {
+      alarmDescription: `${what}: p99 latency above its anomaly detection band (${this.props.latencyBandWidth} standard deviations)`,
+      metric,
+      stdDevs: this.props.latencyBandWidth,
+      comparisonOperator: ComparisonOperator.GREATER_THAN_UPPER_THRESHOLD,
+      evaluationPeriods: 3,
+      datapointsToAlarm: 2,
+      treatMissingData: TreatMissingData.NOT_BREACHING,
+    });
+    alarm.node.addDependency(detector);
+    this.alarm(alarm);
+  }
+
+  private alarm(alarm: Alarm): void {
+    alarm.addAlarmAction(new SnsAction(this.topic));
+    alarm.addOkAction(new SnsAction(this.topic));
+    this.alarms.push(alarm);
+  }
+
+  private latencyWidget(
+    dimensions: ServedModelDimensions,
+    title = `${dimensions.task}: latency`,
+  ): GraphWidget {
+    return graph(
+      title,
+      ['p50', 'p90', 'p99'].map((statistic) =>
+        this.emf(dimensions, 'Latency', statistic, `latency ${statistic}`),
+      ),
+    );
+  }
+
+  private stagesWidget(
+    dimensions: ServedModelDimensions,
+    title = `${dimensions.task}: stages p90`,
+  ): GraphWidget {
+    return graph(
+      title,
+      ['DecodeLatency', 'PreprocessLatency', 'InferenceLatency', 'PostprocessLatency'].map((name) =>
+        this.emf(dimensions, name, 'p90', name.replace('Latency', '').toLowerCase()),
+      ),
+    );
+  }
+
+  /**
+   * Accuracy and F1 as `npm run eval` publishes them; a search, because the evaluation runs with whatever
+   * service name and model it was given.
+   */
+  private accuracyWidget(task: string): GraphWidget {
+    const search = (metricName: string) =>
+      new MathExpression({
+        expression: `SEARCH('{${this.props.metricsNamespace},service,task,model,variant} MetricName="${metricName}" task="${task}"', 'Average', 86400)`,
+        usingMetrics: {},
+        label: metricName,
+        period: Duration.days(1),
+      });
+    return graph(`${task}: accuracy (eval)`, [search('Accuracy'), search('F1')]);
+  }
+
+  private emf(
+    dimensions: ServedModelDimensions,
+    metricName: string,
+    statistic: string,
+    label: string,
+  ): Metric {
+    return new Metric({
+      namespace: this.props.metricsNamespace,
+      metricName,
+      dimensionsMap: { ...dimensions },
+      statistic,
+      label,
+      period: FIVE_MINUTES,
+    });
+  }
+}
+
+function graph(title: string, left: IMetric[], right: IMetric[] = [], width = 6): GraphWidget {
+  return new GraphWidget({ title, left, right, width, height: 6 });
+}
