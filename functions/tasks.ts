@@ -3,11 +3,13 @@ import { taskModelFromEnv } from './core/tasks/served-model.ts';
 import type { TaskDefinition } from './core/tasks/types.ts';
 import { imageOcrTask } from './image/task.ts';
 import { speechVadTask } from './speech/task.ts';
+import { textClassifyTask } from './text/task.ts';
 
 /** Every task Inferlet can serve, by name (`<modality>/<task>`). */
 export const SUPPORTED_TASKS: Readonly<Record<string, TaskDefinition>> = Object.freeze({
   [imageOcrTask.name]: imageOcrTask,
   [speechVadTask.name]: speechVadTask,
+  [textClassifyTask.name]: textClassifyTask,
 });
 
 /** The definition of a task, or an error that lists the valid names. */

@@ -7,11 +7,13 @@
 import { resolve } from 'node:path';
 import { buildOcrModels } from './models/ocr.ts';
 import { buildSileroModels } from './models/silero.ts';
+import { buildTextModels } from './models/text.ts';
 
 const repository = resolve(process.argv[2] ?? 'models');
 const builders: Record<string, (repository: string) => Promise<void>> = {
   ocr: buildOcrModels,
   silero: buildSileroModels,
+  text: buildTextModels,
 };
 
 const t0 = performance.now();

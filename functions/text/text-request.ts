@@ -1,0 +1,176 @@
+/**
+ * Reads what a text classification request asks for, from any door: a JSON body (`text` or `texts`), a raw
+ * `text/plain` body (one text), an NDJSON body, or an uploaded `.txt` (one text) or `.jsonl` file (one text
+ * per line). Limits are checked here, before any featurisation.
+ */
+import {
+  InvalidInputError,
+  PayloadTooLargeError,
+  UndecodableContentError,
+  UnsupportedMediaTypeError,
+} from '../core/errors.ts';
+import { parseJsonObject } from '../core/tasks/request-body.ts';
+import type { TaskInput } from '../core/tasks/types.ts';
+
+/** How much one request may ask for. */
+export interface TextLimits {
+  /** Most texts in one HTTP request (`texts`). */
+  readonly maxTexts: number;
+  /** Most characters (UTF-16 code units) in one text. */
+  readonly maxChars: number;
+  /** Most lines of an uploaded `.jsonl` file. */
+  readonly maxFileTexts: number;
+}
+
+/** Limits unless configured. */
+export const DEFAULT_TEXT_LIMITS: TextLimits = Object.freeze({
+  maxTexts: 64,
+  maxChars: 100_000,
+  maxFileTexts: 10_000,
+});
+
+/** How many tokens an explanation lists when a request says `"explain": true`. */
+export const DEFAULT_EXPLAIN_TOKENS = 10;
+const MAX_EXPLAIN_TOKENS = 1000;
+
+/** Reads `TEXT_MAX_TEXTS`, `TEXT_MAX_CHARS` and `TEXT_MAX_FILE_TEXTS`; a bad value fails loudly. */
+export function textLimitsFromEnv(env: NodeJS.ProcessEnv = process.env): TextLimits {
+  const read = (name: string, fallback: number) => {
+    const raw = env[name];
+    if (raw === undefined || raw === '') return fallback;
+    const value = Number(raw);
+    if (!Number.isInteger(value) || value <= 0) throw new Error(`${name} must be a positive integer`);
+    return value;
+  };
+  return {
+    maxTexts: read('TEXT_MAX_TEXTS', DEFAULT_TEXT_LIMITS.maxTexts),
+    maxChars: read('TEXT_MAX_CHARS', DEFAULT_TEXT_LIMITS.maxChars),
+    maxFileTexts: read('TEXT_MAX_FILE_TEXTS', DEFAULT_TEXT_LIMITS.maxFileTexts),
+  };
+}
+
+/** Where a result of a `.jsonl` input came from. */
+export interface LineSource {
+  /** 1-based line number in the file. */
+  readonly line: number;
+  /** The line's `id`, when it had one. */
+  readonly id?: string | number;
+}
+
+/** A parsed request. */
+export interface TextRequest {
+  readonly texts: string[];
+  /** Tokens per explanation; 0 for none. */
+  readonly explainTokens: number;
+  /** For JSONL input: the line (and id) of each text, in order. */
+  readonly lines?: LineSource[];
+}
+
+/** Media types a raw body may have. */
+export const TEXT_MEDIA_TYPES = ['text/plain', 'application/x-ndjson'] as const;
+
+function decodeUtf8(bytes: Uint8Array, what: string): string {
+  try {
+    // The decoder drops a leading byte order mark (its default), as editors often write one.
+    return new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+  } catch (error) {
+    throw new UndecodableContentError(`${what} is not valid UTF-8`, { cause: error });
+  }
+}
+
+function checkLength(text: string, limits: TextLimits, where: string): string {
+  if (text.length > limits.maxChars) {
+    throw new PayloadTooLargeError(`${where} has ${text.length} characters; the limit is ${limits.maxChars}`);
+  }
+  return text;
+}
+
+function explainOption(value: unknown): number {
+  if (value === undefined || value === false) return 0;
+  if (value === true) return DEFAULT_EXPLAIN_TOKENS;
+  if (Number.isInteger(value) && (value as number) >= 0 && (value as number) <= MAX_EXPLAIN_TOKENS) {
+    return value as number;
+  }
+  throw new InvalidInputError(
+    `"explain" must be true, false or a number of tokens from 0 to ${MAX_EXPLAIN_TOKENS}`,
+  );
+}
+
+/** One text per non-blank line: a JSON string, or an object with a string `text` (and an optional `id`). */
+function readJsonLines(source: string, limits: TextLimits): TextRequest {
+  const texts: string[] = [];
+  const lines: LineSource[] = [];
+  for (const [i, raw] of source.split('\n').entries()) {
+    if (!raw.trim()) continue;
+    if (texts.length >= limits.maxFileTexts) {
+      throw new PayloadTooLargeError(`more than ${limits.maxFileTexts} lines; that is the limit`);
+    }
+    let value: unknown;
+    try {
+      value = JSON.parse(raw);
+    } catch (error) {
+      throw new InvalidInputError(`line ${i + 1} is not valid JSON`, { cause: error });
+    }
+    const record = typeof value === 'string' ? { text: value } : (value as { text?: unknown; id?: unknown });
+    if (typeof record !== 'object' || record === null || typeof record.text !== 'string') {
+      throw new InvalidInputError(`line ${i + 1} needs a string "text" (or is a JSON string)`);
+    }
+    texts.push(checkLength(record.text, limits, `line ${i + 1}`));
+    const id = record.id;
+    lines.push(typeof id === 'string' || typeof id === 'number' ? { line: i + 1, id } : { line: i + 1 });
+  }
+  return { texts, explainTokens: 0, lines };
+}
+
+/**
+ * Parses a request into texts and options.
+ *
+ * @throws InvalidInputError (400) for malformed JSON or fields, PayloadTooLargeError (413) beyond the limits,
+ * UnsupportedMediaTypeError (415) for other media types, UndecodableContentError (422) for bytes that are
+ * not UTF-8.
+ */
+export function readTextRequest(input: TaskInput, limits: TextLimits): TextRequest {
+  const filename = input.filename?.toLowerCase() ?? '';
+  if (filename.endsWith('.txt')) {
+    return {
+      texts: [checkLength(decodeUtf8(input.bytes, 'the file'), limits, 'the file')],
+      explainTokens: 0,
+    };
+  }
+  if (filename.endsWith('.jsonl') || input.mediaType === 'application/x-ndjson') {
+    return readJsonLines(decodeUtf8(input.bytes, 'the body'), limits);
+  }
+  if (input.mediaType === 'text/plain') {
+    if (input.bytes.byteLength === 0) throw new InvalidInputError('request body is empty');
+    return {
+      texts: [checkLength(decodeUtf8(input.bytes, 'the body'), limits, 'the text')],
+      explainTokens: 0,
+    };
+  }
+  if (input.mediaType !== 'application/json') {
+    const got = input.mediaType || 'no Content-Type';
+    throw new UnsupportedMediaTypeError(
+      `unsupported media type ${got}; send application/json, ${TEXT_MEDIA_TYPES.join(', ')}`,
+    );
+  }
+  const json = parseJsonObject(input.bytes);
+  const explainTokens = explainOption(json.explain);
+  if ('text' in json === 'texts' in json) {
+    throw new InvalidInputError('JSON body needs either a "text" string or a "texts" array');
+  }
+  if ('text' in json) {
+    if (typeof json.text !== 'string') throw new InvalidInputError('"text" must be a string');
+    return { texts: [checkLength(json.text, limits, '"text"')], explainTokens };
+  }
+  const texts = json.texts;
+  if (!Array.isArray(texts)) throw new InvalidInputError('"texts" must be an array of strings');
+  if (texts.length === 0) throw new InvalidInputError('"texts" is empty');
+  if (texts.length > limits.maxTexts) {
+    throw new PayloadTooLargeError(`"texts" has ${texts.length} texts; the limit is ${limits.maxTexts}`);
+  }
+  for (const [i, text] of texts.entries()) {
+    if (typeof text !== 'string') throw new InvalidInputError(`"texts"[${i}] must be a string`);
+    checkLength(text, limits, `"texts"[${i}]`);
+  }
+  return { texts: texts as string[], explainTokens };
+}
