@@ -27,6 +27,13 @@ import { S3RVER_CREDENTIALS, S3RVER_REGION, startS3rver } from '../test/support/
 import { benchImages, characterAccuracy } from './ocr-images.ts';
 import { median, ms, quantile } from './stats.ts';
 
+// The benchmark reads figures, not logs: no EMF lines, no request logs, no Node version notices in children.
+Object.assign(process.env, {
+  POWERTOOLS_METRICS_DISABLED: 'true',
+  LOG_LEVEL: 'silent',
+  NODE_NO_WARNINGS: '1',
+});
+
 const RUNS = Number(process.env.BENCH_RUNS ?? 7);
 const COLD_RUNS = Number(process.env.BENCH_COLD_RUNS ?? 5);
 const MODELS = resolve('models');
