@@ -1,18 +1,9 @@
-/**
- * `npm run bench:uploads`: the upload path of `npm start`, end to end on the embedded default.
- *
- * 1. Latency: one image at a time, from the PUT to `incoming/image/` until its result is readable (median of
- *    BENCH_UPLOADS, default 20).
- * 2. Burst: BENCH_BURST (default 200) uploads at once: are all results there, is any processed twice, how
- *    long it takes, and the server's peak RSS.
- */
-import { spawn } from 'node:child_process';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { HeadObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
-import { EMBEDDED_S3_CREDENTIALS, EMBEDDED_S3_REGION } from '../functions/server/embedded-s3.ts';
+import { HeadObjectCommand, ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3';
 import { freePort } from '../test/support/free-port.ts';
+import { startLocalServer } from '../test/support/local-server.ts';
 import { renderText, stackLines } from '../test/support/render-text.ts';
 import { median, ms, quantile } from './stats.ts';
 
@@ -21,34 +12,15 @@ const BURST = Number(process.env.BENCH_BURST ?? 200);
 
 const work = await mkdtemp(join(tmpdir(), 'inferlet-bench-uploads-'));
 const [port, s3Port] = [await freePort(), await freePort()];
-const server = spawn(process.execPath, ['--import', 'tsx', 'functions/server/main.ts'], {
-  env: {
-    ...process.env,
-    PORT: String(port),
-    S3_PORT: String(s3Port),
-    S3_DATA_DIR: join(work, 'data'),
-    MODEL_CACHE_DIR: join(work, 'cache'),
-    TASKS: 'image/ocr',
-    MODEL_REPOSITORY: '',
-    AWS_ENDPOINT_URL_S3: '',
-    LOG_LEVEL: 'info',
-    POWERTOOLS_METRICS_DISABLED: 'true',
-    NODE_NO_WARNINGS: '1',
-  },
-  stdio: ['ignore', 'ignore', 'pipe'],
+const server = await startLocalServer({
+  directory: work,
+  port,
+  s3Port,
+  env: { LOG_LEVEL: 'info', POWERTOOLS_METRICS_DISABLED: 'true', NODE_NO_WARNINGS: '1' },
 });
-let logs = '';
-server.stderr?.on('data', (d) => {
-  logs += d;
-});
-const client = new S3Client({
-  endpoint: `http://127.0.0.1:${s3Port}`,
-  region: EMBEDDED_S3_REGION,
-  credentials: EMBEDDED_S3_CREDENTIALS,
-  forcePathStyle: true,
-});
+const client = server.s3;
 const peakRss = async () => {
-  const status = await readFile(`/proc/${server.pid}/status`, 'utf8');
+  const status = await readFile(`/proc/${server.child.pid}/status`, 'utf8');
   return Number(/VmHWM:\s+(\d+)/.exec(status)?.[1]) / 1024;
 };
 const exists = (key: string) =>
@@ -58,16 +30,6 @@ const exists = (key: string) =>
   );
 
 try {
-  for (let i = 0; i < 600; i++) {
-    if (
-      await fetch(`http://127.0.0.1:${port}/v2/health/ready`).then(
-        (r) => r.ok,
-        () => false,
-      )
-    )
-      break;
-    await new Promise((r) => setTimeout(r, 100));
-  }
   const images = await Promise.all(
     Array.from({ length: 10 }, (_, i) =>
       renderText({
@@ -122,7 +84,7 @@ try {
   }
   const allMs = performance.now() - t0;
   const processed = new Map<string, number>();
-  for (const line of logs.split('\n')) {
+  for (const line of server.output.stderr.split('\n')) {
     if (!line.includes('"message":"upload"')) continue;
     const entry = JSON.parse(line) as { key: string; status: string };
     if (entry.status === 'processed') processed.set(entry.key, (processed.get(entry.key) ?? 0) + 1);
@@ -137,7 +99,6 @@ try {
   );
   console.log(`  server peak RSS ${(await peakRss()).toFixed(0)} MiB`);
 } finally {
-  server.kill('SIGTERM');
-  await new Promise((r) => server.once('exit', r));
+  await server.stop();
   await rm(work, { recursive: true, force: true });
 }

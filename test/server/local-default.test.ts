@@ -1,59 +1,26 @@
-import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { GetObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { GetObjectCommand, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  EMBEDDED_S3_CREDENTIALS,
-  EMBEDDED_S3_REGION,
-  startEmbeddedS3,
-} from '../../functions/server/embedded-s3.ts';
+import { startEmbeddedS3 } from '../../functions/server/embedded-s3.ts';
 import { freePort } from '../support/free-port.ts';
 import { readJson } from '../support/http-server.ts';
+import { type LocalServer, startLocalServer } from '../support/local-server.ts';
 import { renderText, stackLines } from '../support/render-text.ts';
 
 describe('npm start: the local server on the embedded default', () => {
   let work: string;
   let port: number;
   let s3Port: number;
-  let child: ChildProcess | undefined;
-  let output = '';
+  let server: LocalServer | undefined;
   let client: S3Client;
 
   const start = async () => {
-    output = '';
-    child = spawn(process.execPath, ['--import', 'tsx', 'functions/server/main.ts'], {
-      env: {
-        ...process.env,
-        PORT: String(port),
-        S3_PORT: String(s3Port),
-        S3_DATA_DIR: join(work, 'data'),
-        MODEL_CACHE_DIR: join(work, 'cache'),
-        TASKS: 'image/ocr',
-        MODEL_REPOSITORY: '',
-        AWS_ENDPOINT_URL_S3: '',
-      },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    child.stdout?.on('data', (chunk) => {
-      output += chunk;
-    });
-    for (let i = 0; i < 300; i++) {
-      const ready = await fetch(`http://127.0.0.1:${port}/v2/health/ready`).then(
-        (r) => r.status === 200,
-        () => false,
-      );
-      if (ready) return;
-      await new Promise((r) => setTimeout(r, 100));
-    }
-    throw new Error(`server did not become ready:\n${output}`);
+    server = await startLocalServer({ directory: work, port, s3Port });
   };
   const stop = async () => {
-    if (!child || child.exitCode !== null) return;
-    const exited = new Promise((resolve) => child?.once('exit', resolve));
-    child.kill('SIGTERM');
-    await exited;
+    await server?.stop();
   };
   const waitForObject = async (key: string) => {
     for (let i = 0; i < 200; i++) {
@@ -70,13 +37,8 @@ describe('npm start: the local server on the embedded default', () => {
   beforeAll(async () => {
     work = await mkdtemp(join(tmpdir(), 'inferlet-local-'));
     [port, s3Port] = [await freePort(), await freePort()];
-    client = new S3Client({
-      endpoint: `http://127.0.0.1:${s3Port}`,
-      region: EMBEDDED_S3_REGION,
-      credentials: EMBEDDED_S3_CREDENTIALS,
-      forcePathStyle: true,
-    });
     await start();
+    client = (server as LocalServer).s3;
   }, 120_000);
 
   afterAll(async () => {
@@ -89,9 +51,11 @@ describe('npm start: the local server on the embedded default', () => {
       await fetch(`http://127.0.0.1:${port}/v2/repository/index`, { method: 'POST' }),
     );
 
-    expect(output).toContain('models from s3://models/');
-    expect(output).toContain(`Embedded S3 at http://127.0.0.1:${s3Port}`);
-    expect(output).toMatch(/curl -T \S+ http:\/\/127\.0\.0\.1:\d+\/uploads\/incoming\/image\//);
+    expect(server?.output.stdout).toContain('models from s3://models/');
+    expect(server?.output.stdout).toContain(`Embedded S3 at http://127.0.0.1:${s3Port}`);
+    expect(server?.output.stdout).toMatch(
+      /curl -T \S+ http:\/\/127\.0\.0\.1:\d+\/uploads\/incoming\/image\//,
+    );
     expect(index).toEqual(
       expect.arrayContaining([expect.objectContaining({ name: 'ppocr-v4-det', state: 'READY' })]),
     );
