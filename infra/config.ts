@@ -111,13 +111,39 @@ const LambdaTier = z
   })
   .strict();
 
-const GpuTier = z.object({ model: ModelChoice.default({}) }).strict();
+/**
+ * The GPU service of one task: its own Auto Scaling group of `instanceType`, task definition, ECS service,
+ * load balancer and scaling, serving only this task. Unset sizing takes the defaults shown (one g4dn.xlarge).
+ */
+const GpuTier = z
+  .object({
+    model: ModelChoice.default({}),
+    /** EC2 instance type with an NVIDIA GPU on x86_64, e.g. `g4dn.xlarge`, `g5.xlarge`, `g6.xlarge`. */
+    instanceType: z
+      .string()
+      .regex(
+        /^(g|gr|p)\d+[a-z-]*\.[a-z0-9]+$/,
+        'must be a GPU instance type (g or p family), e.g. g4dn.xlarge',
+      )
+      .refine((type) => !/^g\d+g/.test(type), 'Graviton GPU instances (g5g) cannot run the x86_64 image')
+      .default('g4dn.xlarge'),
+    /** Fewest and most tasks (one GPU each) the service scales between. */
+    minTasks: int(0, 100).default(1),
+    maxTasks: int(1, 100).default(2),
+    /** Memory reserved for the server container, in MiB; must fit the instance with the agents beside it. */
+    memoryMiB: int(1024).default(12288),
+    /** Target of request-count scaling: ALB requests per task per minute. */
+    requestsPerTarget: int(1).default(600),
+    /** Upload messages waiting per running task above which the service adds tasks. */
+    backlogPerTask: int(1).default(20),
+  })
+  .strict();
 
 const TaskConfig = z
   .object({
     /** Run the task on Lambda (CPU); omit or `null` for no Lambda tier. */
     lambda: LambdaTier.optional(),
-    /** Serve the task from the GPU service too; omit or `null` for none. */
+    /** Serve the task from a GPU service of its own too; omit or `null` for none. */
     gpu: GpuTier.optional(),
     uploads: z
       .object({
@@ -145,26 +171,10 @@ const Auth = z.discriminatedUnion('type', [
     .strict(),
 ]);
 
-const GpuService = z
+/** What the GPU services of all tasks share: their VPC and the load balancers' certificate. */
+const GpuNetwork = z
   .object({
-    /** EC2 instance type with an NVIDIA GPU on x86_64, e.g. `g4dn.xlarge`, `g5.xlarge`, `g6.xlarge`. */
-    instanceType: z
-      .string()
-      .regex(
-        /^(g|gr|p)\d+[a-z-]*\.[a-z0-9]+$/,
-        'must be a GPU instance type (g or p family), e.g. g4dn.xlarge',
-      )
-      .refine((type) => !/^g\d+g/.test(type), 'Graviton GPU instances (g5g) cannot run the x86_64 image'),
-    /** Fewest and most tasks (one GPU each) the service scales between. */
-    minTasks: int(0, 100),
-    maxTasks: int(1, 100),
-    /** Memory reserved for the server container, in MiB; must fit the instance with the agents beside it. */
-    memoryMiB: int(1024),
-    /** Target of request-count scaling: ALB requests per task per minute. */
-    requestsPerTarget: int(1),
-    /** Upload messages waiting per running task above which the service adds tasks. */
-    backlogPerTask: int(1),
-    /** ACM certificate for the load balancer's HTTPS listener; without one it listens on HTTP inside the VPC. */
+    /** ACM certificate for the load balancers' HTTPS listeners; without one they listen on HTTP inside the VPC. */
     certificateArn: z
       .string()
       .regex(
@@ -172,12 +182,12 @@ const GpuService = z
         'must be an ACM certificate ARN',
       )
       .optional(),
-    /** The name the certificate is issued for; the API verifies it when it calls the load balancer. */
+    /** The name the certificate is issued for; the API verifies it when it calls a load balancer. */
     serverName: z
       .string()
       .regex(/^[a-z0-9.-]+$/, 'must be a DNS name')
       .optional(),
-    /** NAT gateways of the service's VPC (instances pull images and reach AWS APIs through them). */
+    /** NAT gateways of the GPU services' VPC (instances pull images and reach AWS APIs through them). */
     natGateways: int(1, 3),
   })
   .strict();
@@ -233,7 +243,8 @@ export const InferletConfigSchema = z
         throttle: z.object({ rateLimit: z.number().positive(), burstLimit: int(1) }).strict(),
       })
       .strict(),
-    gpu: GpuService,
+    /** The network of the GPU services (used when a task has a `gpu` tier). */
+    gpuNetwork: GpuNetwork,
     storage: Storage,
     monitoring: Monitoring,
   })
@@ -258,6 +269,11 @@ export const InferletConfigSchema = z
             `names ${consumer} but the task has no ${consumer} tier`,
           );
       }
+      if (task.gpu && task.gpu.minTasks > task.gpu.maxTasks)
+        issue(
+          ['tasks', key, 'gpu', 'minTasks'],
+          `is ${task.gpu.minTasks}, more than maxTasks (${task.gpu.maxTasks})`,
+        );
       if (task.lambda) {
         if (task.lambda.http.timeoutSeconds > HTTP_API_TIMEOUT_SECONDS)
           issue(
@@ -274,11 +290,10 @@ export const InferletConfigSchema = z
         }
       }
     }
-    if (config.gpu.minTasks > config.gpu.maxTasks)
-      issue(['gpu', 'minTasks'], `is ${config.gpu.minTasks}, more than maxTasks (${config.gpu.maxTasks})`);
-    if (Boolean(config.gpu.certificateArn) !== Boolean(config.gpu.serverName))
+    const network = config.gpuNetwork;
+    if (Boolean(network.certificateArn) !== Boolean(network.serverName))
       issue(
-        ['gpu', config.gpu.certificateArn ? 'serverName' : 'certificateArn'],
+        ['gpuNetwork', network.certificateArn ? 'serverName' : 'certificateArn'],
         'certificateArn and serverName go together',
       );
     const { uploads } = config.storage;
@@ -299,13 +314,17 @@ export type LambdaFunctionSettings = z.infer<typeof LambdaFunctionSettings>;
 export type UploadFunctionSettings = z.infer<typeof UploadFunctionSettings>;
 /** How the HTTP API authenticates. */
 export type ApiAuth = z.infer<typeof Auth>;
-/** The GPU service's settings. */
-export type GpuServiceConfig = z.infer<typeof GpuService>;
+/** A task's GPU tier: its model and the sizing of its GPU service. */
+export type GpuTierConfig = z.infer<typeof GpuTier>;
+/** The sizing of one task's GPU service. */
+export type GpuServiceSizing = Omit<GpuTierConfig, 'model'>;
+/** The network the GPU services share. */
+export type GpuNetworkConfig = z.infer<typeof GpuNetwork>;
 
 /**
  * What deploys when nothing is configured: the three tasks on Lambda with the variants their manifests
- * give the `lambda` tier (int8 for text), OCR also on one g4dn.xlarge (`gpu` variant) which shares the
- * image upload queue, IAM-authenticated API.
+ * give the `lambda` tier (int8 for text), OCR also on its own GPU service of g4dn.xlarge instances (1-2
+ * tasks, `gpu` variant) which shares the image upload queue, IAM-authenticated API.
  */
 export const DEFAULT_CONFIG: InferletConfig = Object.freeze({
   tasks: {
@@ -315,7 +334,15 @@ export const DEFAULT_CONFIG: InferletConfig = Object.freeze({
         http: { memoryMb: 3008, timeoutSeconds: 30 },
         upload: { memoryMb: 3008, timeoutSeconds: 120, batchSize: 1 },
       },
-      gpu: { model: {} },
+      gpu: {
+        model: {},
+        instanceType: 'g4dn.xlarge',
+        minTasks: 1,
+        maxTasks: 2,
+        memoryMiB: 12288,
+        requestsPerTarget: 600,
+        backlogPerTask: 20,
+      },
       uploads: { consumers: ['lambda', 'gpu'], maxUploadBytes: 50 * 1024 * 1024, maxReceiveCount: 3 },
     },
     text: {
@@ -336,15 +363,7 @@ export const DEFAULT_CONFIG: InferletConfig = Object.freeze({
     },
   },
   api: { auth: { type: 'iam' }, throttle: { rateLimit: 50, burstLimit: 100 } },
-  gpu: {
-    instanceType: 'g4dn.xlarge',
-    minTasks: 1,
-    maxTasks: 2,
-    memoryMiB: 12288,
-    requestsPerTarget: 600,
-    backlogPerTask: 20,
-    natGateways: 1,
-  },
+  gpuNetwork: { natGateways: 1 },
   storage: {
     modelPrefix: '',
     publishModels: true,
@@ -389,9 +408,9 @@ function isPlainObject(value: unknown): value is Record<string, unknown> {
  *
  * @example
  * ```ts
- * parseConfig(mergeConfig(DEFAULT_CONFIG, { gpu: { minTasks: 3, maxTasks: 2 } }));
+ * parseConfig(mergeConfig(DEFAULT_CONFIG, { tasks: { image: { gpu: { minTasks: 3, maxTasks: 2 } } } }));
  * // InvalidConfigError: invalid Inferlet configuration:
- * //   gpu.minTasks: is 3, more than maxTasks (2)
+ * //   tasks.image.gpu.minTasks: is 3, more than maxTasks (2)
  * ```
  */
 export function parseConfig(candidate: unknown, source = 'configuration'): InferletConfig {

@@ -6,6 +6,7 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { type ModelManifest, parseManifest } from '../functions/core/model-store/manifest.ts';
 import {
+  type GpuServiceSizing,
   type InferletConfig,
   InvalidConfigError,
   type LambdaFunctionSettings,
@@ -48,7 +49,7 @@ export interface TaskDeployment {
     readonly http: LambdaFunctionSettings;
     readonly upload: UploadFunctionSettings;
   };
-  readonly gpu?: { readonly model: ResolvedModel };
+  readonly gpu?: GpuServiceSizing & { readonly model: ResolvedModel };
   readonly uploads: TaskConfig['uploads'];
 }
 
@@ -86,7 +87,7 @@ export function resolveDeployment(config: InferletConfig, repositoryDir: string)
       ...(task.lambda && {
         lambda: { model: model('lambda'), http: task.lambda.http, upload: task.lambda.upload },
       }),
-      ...(task.gpu && { gpu: { model: model('gpu') } }),
+      ...(task.gpu && { gpu: { ...task.gpu, model: model('gpu') } }),
       uploads: task.uploads,
     });
   }

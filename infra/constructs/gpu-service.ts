@@ -44,7 +44,7 @@ import { LogGroup, type RetentionDays } from 'aws-cdk-lib/aws-logs';
 import type { IBucket } from 'aws-cdk-lib/aws-s3';
 import type { IQueue } from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
-import type { GpuServiceConfig } from '../config.ts';
+import type { GpuNetworkConfig, GpuServiceSizing } from '../config.ts';
 import { acknowledge } from '../nag.ts';
 import type { ModelBucket } from './model-bucket.ts';
 import type { UploadBucket } from './upload-bucket.ts';
@@ -58,7 +58,7 @@ export const HEALTH_CHECK_PATH = '/v2/health/ready';
 /** Namespace of the GPU metrics the instances' CloudWatch agent publishes. */
 export const GPU_METRICS_NAMESPACE = 'CWAgent';
 
-/** A task the GPU service serves. */
+/** The task a GPU service serves. */
 export interface GpuTask {
   /** Task name, e.g. `image/ocr`. */
   readonly task: string;
@@ -75,18 +75,32 @@ export interface GpuTask {
 export interface GpuServiceProps {
   /** The VPC; instances, tasks and the load balancer go into its private subnets. */
   readonly vpc: Vpc;
-  /** Instance type, task counts, memory, scaling targets, certificate. */
-  readonly settings: GpuServiceConfig;
-  /** The tasks the container serves (`TASKS`). */
-  readonly tasks: readonly GpuTask[];
+  /**
+   * The ECS cluster the service and its capacity provider join (GPU services share one); without it the
+   * service gets a cluster of its own.
+   */
+  readonly cluster?: Cluster;
+  /**
+   * The security group of the load balancer's callers (the API's VPC link), which may be shared by several
+   * services; without it the service creates one.
+   */
+  readonly clientSecurityGroup?: SecurityGroup;
+  /** Instance type, task counts, memory, scaling targets of this service. */
+  readonly sizing: GpuServiceSizing;
+  /** The load balancer's certificate, when it listens on HTTPS. */
+  readonly network: Pick<GpuNetworkConfig, 'certificateArn'>;
+  /** The task the container serves (`TASKS`). */
+  readonly task: GpuTask;
   /** The model repository, read only. */
   readonly models: ModelBucket;
   /** Key prefix of the repository in the bucket: '' or ending in '/'. */
   readonly modelPrefix: string;
   /** The uploads bucket; the service may process the prefixes of the queues it consumes. */
   readonly uploads: UploadBucket;
-  /** Receives the load balancer's access logs (prefix `gpu-alb/`) when the stack has a region. */
+  /** Receives the load balancer's access logs when the stack has a region. */
   readonly accessLogsBucket: IBucket;
+  /** Key prefix of the access logs, e.g. `gpu-alb/image`. */
+  readonly accessLogsPrefix: string;
   /** `POWERTOOLS_SERVICE_NAME`, the `service` dimension of the container's metrics. */
   readonly serviceName: string;
   /** `POWERTOOLS_METRICS_NAMESPACE`. */
@@ -96,10 +110,10 @@ export interface GpuServiceProps {
 }
 
 /**
- * The GPU tier: the same server as `npm start`, built from the repository's `Dockerfile` (CUDA runtime,
- * onnxruntime-node with its CUDA provider, `EXECUTION_PROVIDER=cuda`, `MODEL_TIER=gpu`), one task per GPU on
- * an ECS cluster of GPU instances (ECS GPU-optimised Amazon Linux 2 AMI, launch template, ASG capacity
- * provider with managed scaling), behind an internal Application Load Balancer that checks
+ * The GPU tier of one task: the same server as `npm start`, serving only that task, built from the
+ * repository's `Dockerfile` (CUDA runtime, onnxruntime-node with its CUDA provider, `EXECUTION_PROVIDER=cuda`,
+ * `MODEL_TIER=gpu`), one task per GPU on its own GPU instances (ECS GPU-optimised Amazon Linux 2 AMI, launch
+ * template, ASG capacity provider with managed scaling) in a cluster that may be shared, behind an internal Application Load Balancer that checks
  * `/v2/health/ready`. It scales on requests per task and, when it consumes upload queues, on their backlog.
  *
  * Metrics: Powertools writes EMF to stdout only, and ECS's `awslogs` driver does not turn EMF lines into
@@ -125,11 +139,13 @@ export class GpuService extends Construct {
 
   constructor(scope: Construct, id: string, props: GpuServiceProps) {
     super(scope, id);
-    const { settings, vpc } = props;
+    const { sizing, vpc, task } = props;
+    const certificateArn = props.network.certificateArn;
     const region = Stack.of(this).region;
     const privateSubnets = { subnetType: SubnetType.PRIVATE_WITH_EGRESS };
 
-    this.cluster = new Cluster(this, 'Cluster', { vpc, containerInsightsV2: ContainerInsights.ENABLED });
+    this.cluster =
+      props.cluster ?? new Cluster(this, 'Cluster', { vpc, containerInsightsV2: ContainerInsights.ENABLED });
 
     const instanceRole = new Role(this, 'InstanceRole', {
       assumedBy: new ServicePrincipal('ec2.amazonaws.com'),
@@ -156,7 +172,7 @@ export class GpuService extends Construct {
     userData.addCommands(...gpuInstanceSetup());
     const launchTemplate = new LaunchTemplate(this, 'LaunchTemplate', {
       machineImage: EcsOptimizedImage.amazonLinux2(AmiHardwareType.GPU),
-      instanceType: new InstanceType(settings.instanceType),
+      instanceType: new InstanceType(sizing.instanceType),
       role: instanceRole,
       securityGroup: instanceSecurityGroup,
       userData,
@@ -175,7 +191,7 @@ export class GpuService extends Construct {
       launchTemplate,
       minCapacity: 0,
       // One task per GPU instance; one spare lets a rolling deployment start the new task first.
-      maxCapacity: settings.maxTasks + 1,
+      maxCapacity: sizing.maxTasks + 1,
     });
     const capacity = new AsgCapacityProvider(this, 'Capacity', {
       autoScalingGroup: this.autoScalingGroup,
@@ -197,9 +213,9 @@ export class GpuService extends Construct {
     const taskRole = this.taskDefinition.taskRole;
     props.models.grantReadModels(taskRole);
     this.logGroup.grantWrite(taskRole);
-    const consumed = props.tasks.filter((task) => task.uploadQueue);
-    for (const task of consumed) {
-      task.uploadQueue?.grantConsumeMessages(taskRole);
+    const consumed = task.uploadQueue ? [task] : [];
+    if (task.uploadQueue) {
+      task.uploadQueue.grantConsumeMessages(taskRole);
       props.uploads.grantTaskUploads(taskRole, task.modality);
     }
 
@@ -214,7 +230,7 @@ export class GpuService extends Construct {
       image: ContainerImage.fromAsset(PROJECT_ROOT, { file: 'Dockerfile', platform: Platform.LINUX_AMD64 }),
       gpuCount: 1,
       essential: true,
-      memoryReservationMiB: settings.memoryMiB,
+      memoryReservationMiB: sizing.memoryMiB,
       portMappings: [{ containerPort: SERVER_PORT }],
       environment: {
         HOST: '0.0.0.0',
@@ -225,11 +241,9 @@ export class GpuService extends Construct {
         MODEL_CACHE_DIR: '/tmp/models',
         MODEL_TIER: 'gpu',
         EXECUTION_PROVIDER: 'cuda',
-        TASKS: props.tasks.map((task) => task.task).join(','),
-        ...Object.fromEntries(props.tasks.map((task) => [task.modelVariable, task.modelRef])),
-        ...(consumed.length > 0 && {
-          UPLOAD_QUEUE_URLS: consumed.map((task) => task.uploadQueue?.queueUrl).join(','),
-        }),
+        TASKS: task.task,
+        [task.modelVariable]: task.modelRef,
+        ...(task.uploadQueue && { UPLOAD_QUEUE_URLS: task.uploadQueue.queueUrl }),
         POWERTOOLS_SERVICE_NAME: props.serviceName,
         POWERTOOLS_METRICS_NAMESPACE: props.metricsNamespace,
       },
@@ -246,11 +260,13 @@ export class GpuService extends Construct {
       }),
     });
 
-    this.clientSecurityGroup = new SecurityGroup(this, 'ClientSecurityGroup', {
-      vpc,
-      description: 'Callers of the GPU load balancer (the API VPC link)',
-      allowAllOutbound: false,
-    });
+    this.clientSecurityGroup =
+      props.clientSecurityGroup ??
+      new SecurityGroup(this, 'ClientSecurityGroup', {
+        vpc,
+        description: 'Callers of the GPU load balancer (the API VPC link)',
+        allowAllOutbound: false,
+      });
     const loadBalancerSecurityGroup = new SecurityGroup(this, 'LoadBalancerSecurityGroup', {
       vpc,
       description: 'The internal load balancer of the GPU service',
@@ -261,8 +277,8 @@ export class GpuService extends Construct {
       description: 'GPU server tasks: reachable from the load balancer only',
     });
     // Only the API's VPC link reaches the load balancer, so without a certificate plain HTTP never leaves the
-    // VPC; with one, the API verifies the certificate's name (gpu.serverName) and traffic is TLS end to end.
-    const listenerPort = settings.certificateArn ? 443 : 80;
+    // VPC; with one, the API verifies the certificate's name (gpuNetwork.serverName) and traffic is TLS end to end.
+    const listenerPort = certificateArn ? 443 : 80;
     loadBalancerSecurityGroup.addIngressRule(
       this.clientSecurityGroup,
       Port.tcp(listenerPort),
@@ -271,7 +287,7 @@ export class GpuService extends Construct {
     this.clientSecurityGroup.addEgressRule(
       loadBalancerSecurityGroup,
       Port.tcp(listenerPort),
-      'to the load balancer',
+      `to the load balancer of ${task.task}`,
     );
     loadBalancerSecurityGroup.addEgressRule(
       serviceSecurityGroup,
@@ -287,7 +303,7 @@ export class GpuService extends Construct {
     this.service = new Ec2Service(this, 'Service', {
       cluster: this.cluster,
       taskDefinition: this.taskDefinition,
-      desiredCount: settings.minTasks,
+      desiredCount: sizing.minTasks,
       capacityProviderStrategies: [{ capacityProvider: capacity.capacityProviderName, weight: 1 }],
       securityGroups: [serviceSecurityGroup],
       vpcSubnets: privateSubnets,
@@ -316,13 +332,13 @@ export class GpuService extends Construct {
           'delivery account, which a region-agnostic synth cannot name; with a stack region it is enabled.',
       );
     } else {
-      this.loadBalancer.logAccessLogs(props.accessLogsBucket, 'gpu-alb');
+      this.loadBalancer.logAccessLogs(props.accessLogsBucket, props.accessLogsPrefix);
     }
-    this.listener = settings.certificateArn
+    this.listener = certificateArn
       ? this.loadBalancer.addListener('Https', {
           port: 443,
           protocol: ApplicationProtocol.HTTPS,
-          certificates: [ListenerCertificate.fromArn(settings.certificateArn)],
+          certificates: [ListenerCertificate.fromArn(certificateArn)],
           sslPolicy: SslPolicy.RECOMMENDED_TLS,
           open: false,
         })
@@ -345,11 +361,11 @@ export class GpuService extends Construct {
     });
 
     const scaling = this.service.autoScaleTaskCount({
-      minCapacity: settings.minTasks,
-      maxCapacity: settings.maxTasks,
+      minCapacity: sizing.minTasks,
+      maxCapacity: sizing.maxTasks,
     });
     scaling.scaleOnRequestCount('Requests', {
-      requestsPerTarget: settings.requestsPerTarget,
+      requestsPerTarget: sizing.requestsPerTarget,
       targetGroup: this.targetGroup,
     });
     const backlog = this.uploadBacklog(consumed);
@@ -358,9 +374,9 @@ export class GpuService extends Construct {
         metric: backlog,
         adjustmentType: AdjustmentType.CHANGE_IN_CAPACITY,
         scalingSteps: [
-          { upper: settings.backlogPerTask, change: 0 },
-          { lower: settings.backlogPerTask, change: +1 },
-          { lower: settings.backlogPerTask * 5, change: +2 },
+          { upper: sizing.backlogPerTask, change: 0 },
+          { lower: sizing.backlogPerTask, change: +1 },
+          { lower: sizing.backlogPerTask * 5, change: +2 },
         ],
         cooldown: Duration.minutes(3),
       });

@@ -49,11 +49,11 @@ export interface LambdaTaskRoutes {
  * |---|---|
  * | `POST /v1/<modality>/<task>` | the task's HTTP function |
  * | `GET /v2/models/<model>`, `ANY /v2/models/<model>/{proxy+}` | the function serving that model (OIP metadata, ready, infer) |
- * | `ANY /gpu/{proxy+}` | the GPU service's whole server (`/gpu/v1/...`, `/gpu/v2/health/ready`, ...), with `/gpu` cut off |
+ * | `ANY /gpu/<task>/{proxy+}` | that task's GPU service, its whole server (`/gpu/image/v1/image/ocr`, `/gpu/image/v2/health/ready`, ...), with `/gpu/<task>` cut off |
  *
  * A model name belongs to one task, so model routes never collide. The server-wide OIP routes (`/v2`,
  * `/v2/health/*`, `/v2/repository/index`) describe one server; the Lambda tier is several, so they are
- * served under `/gpu/` only, and a Lambda model's readiness is `GET /v2/models/<model>/ready`.
+ * served under `/gpu/<task>/` only, and a Lambda model's readiness is `GET /v2/models/<model>/ready`.
  */
 export class InferenceApi extends Construct {
   /** The API. */
@@ -116,18 +116,26 @@ export class InferenceApi extends Construct {
   }
 
   /**
-   * Routes `/gpu/{proxy+}` to the GPU service's load balancer through `vpcLink`, with the `/gpu` prefix cut
-   * off (`/gpu/v1/image/ocr` reaches the server as `/v1/image/ocr`).
+   * Routes `/gpu/<task>/{proxy+}` to that task's GPU service load balancer through `vpcLink`, with the
+   * `/gpu/<task>` prefix cut off (`/gpu/image/v1/image/ocr` reaches the server as `/v1/image/ocr`).
    *
+   * @param id - construct id of the integration, e.g. `GpuImage`.
+   * @param task - the path segment after `/gpu/`: the task key, e.g. `image`.
    * @param secureServerName - the name on the listener's certificate, when the listener is HTTPS.
    */
-  addGpuService(listener: IApplicationListener, vpcLink: VpcLink, secureServerName?: string): void {
-    const integration = new HttpAlbIntegration('GpuIntegration', listener, {
+  addGpuService(
+    id: string,
+    task: string,
+    listener: IApplicationListener,
+    vpcLink: VpcLink,
+    secureServerName?: string,
+  ): void {
+    const integration = new HttpAlbIntegration(`${id}Integration`, listener, {
       vpcLink,
       ...(secureServerName && { secureServerName }),
       parameterMapping: new ParameterMapping().overwritePath(MappingValue.custom('/$request.path.proxy')),
     });
-    this.api.addRoutes({ path: '/gpu/{proxy+}', methods: [HttpMethod.ANY], integration });
+    this.api.addRoutes({ path: `/gpu/${task}/{proxy+}`, methods: [HttpMethod.ANY], integration });
   }
 }
 

@@ -71,8 +71,8 @@ export interface MonitoredFunction {
  *
  * Per Lambda task: EMF latency p50/p90/p99 and stage latencies, invocations and inferences, errors and
  * throttles, cold starts and model load time, memory and CPU time; per upload queue: depth, age of the
- * oldest message, dead letters; accuracy and F1 from `npm run eval`. For the GPU service: the same EMF
- * series for each task, load balancer requests, 5xx and p99, healthy targets, GPU utilisation and memory,
+ * oldest message, dead letters; accuracy and F1 from `npm run eval`. For each GPU service: the same EMF
+ * series for its task, load balancer requests, 5xx and p99, healthy targets, GPU utilisation and memory,
  * ECS CPU and memory.
  *
  * Alarms: error rate (fixed threshold), p99 latency above its anomaly detection band (a
@@ -217,31 +217,37 @@ export class InferenceMonitoring extends Construct {
     );
   }
 
-  /** The dashboard section and alarms of the GPU service and the tasks it serves. */
-  addGpuService(gpu: GpuService, tasks: readonly ServedModelDimensions[]): void {
+  /**
+   * The dashboard section and alarms of one GPU service and the task it serves.
+   *
+   * @param key - distinguishes the service's alarms, e.g. `Image` (alarms `GpuImageErrorRate`, ...).
+   * @param name - the service as the dashboard and alarm descriptions name it, e.g. `image`.
+   */
+  addGpuService(key: string, name: string, gpu: GpuService, tasks: readonly ServedModelDimensions[]): void {
     const alb = gpu.targetGroup.metrics;
+    const what = `GPU service ${name}`;
     this.dashboard.addWidgets(
       new TextWidget({
-        markdown: `## GPU service\n${tasks.map((t) => `\`${t.task}\`: \`${t.model}\`, variant \`${t.variant}\``).join(' · ')}`,
+        markdown: `## ${what}\n${tasks.map((t) => `\`${t.task}\`: \`${t.model}\`, variant \`${t.variant}\``).join(' · ')}`,
         width: 24,
         height: 1,
       }),
     );
     this.dashboard.addWidgets(
       graph(
-        'Requests and 5xx',
+        `${what}: requests and 5xx`,
         [alb.requestCount({ label: 'requests', period: FIVE_MINUTES })],
         [alb.httpCodeTarget(HttpCodeTarget.TARGET_5XX_COUNT, { label: 'target 5xx', period: FIVE_MINUTES })],
       ),
       graph(
-        'Load balancer response time',
+        `${what}: load balancer response time`,
         ['p50', 'p90', 'p99'].map((statistic) =>
           alb.targetResponseTime({ statistic, label: statistic, period: FIVE_MINUTES }),
         ),
       ),
-      graph('GPU', [gpu.metricGpuUtilization()], [gpu.metricGpuMemoryUsed()]),
+      graph(`${what}: GPU`, [gpu.metricGpuUtilization()], [gpu.metricGpuMemoryUsed()]),
       graph(
-        'Tasks: CPU and memory',
+        `${what}: tasks' CPU and memory`,
         [
           gpu.service.metricCpuUtilization({ label: 'CPU %' }),
           gpu.service.metricMemoryUtilization({ label: 'memory %' }),
@@ -268,8 +274,8 @@ export class InferenceMonitoring extends Construct {
     const requests = alb.requestCount({ period: FIVE_MINUTES });
     const errors = alb.httpCodeTarget(HttpCodeTarget.TARGET_5XX_COUNT, { period: FIVE_MINUTES });
     this.alarm(
-      new Alarm(this, 'GpuErrorRate', {
-        alarmDescription: `GPU service: more than ${this.props.errorRatePercent}% of requests answered 5xx`,
+      new Alarm(this, `Gpu${key}ErrorRate`, {
+        alarmDescription: `${what}: more than ${this.props.errorRatePercent}% of requests answered 5xx`,
         metric: new MathExpression({
           expression: 'IF(requests > 0, 100 * errors / requests, 0)',
           usingMetrics: { requests, errors },
@@ -284,13 +290,13 @@ export class InferenceMonitoring extends Construct {
       }),
     );
     this.latencyAnomalyAlarm(
-      'GpuLatency',
-      'GPU service',
+      `Gpu${key}Latency`,
+      what,
       alb.targetResponseTime({ statistic: 'p99', period: FIVE_MINUTES }) as Metric,
     );
     this.alarm(
-      new Alarm(this, 'GpuUnhealthy', {
-        alarmDescription: 'GPU service: a task fails its /v2/health/ready check',
+      new Alarm(this, `Gpu${key}Unhealthy`, {
+        alarmDescription: `${what}: a task fails its /v2/health/ready check`,
         metric: alb.unhealthyHostCount({ period: Duration.minutes(1), statistic: 'Maximum' }),
         threshold: 1,
         comparisonOperator: ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,

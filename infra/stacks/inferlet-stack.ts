@@ -1,10 +1,11 @@
 import { CfnOutput, Duration, Stack, type StackProps } from 'aws-cdk-lib';
 import { VpcLink } from 'aws-cdk-lib/aws-apigatewayv2';
-import { SubnetType } from 'aws-cdk-lib/aws-ec2';
+import { SecurityGroup, SubnetType } from 'aws-cdk-lib/aws-ec2';
+import { Cluster, ContainerInsights } from 'aws-cdk-lib/aws-ecs';
 import type { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import type { Construct } from 'constructs';
 import { TASK_FUNCTIONS } from '../config.ts';
-import { GpuService, type GpuTask } from '../constructs/gpu-service.ts';
+import { GpuService } from '../constructs/gpu-service.ts';
 import { InferenceApi } from '../constructs/inference-api.ts';
 import { InferenceFunction } from '../constructs/inference-function.ts';
 import { ModelBucket } from '../constructs/model-bucket.ts';
@@ -42,7 +43,8 @@ export interface LambdaTaskFunctions {
 
 /**
  * The whole deployment: storage (models, uploads), the Lambda tier per task behind one HTTP API, the upload
- * queues, the GPU service when a task asks for it, and monitoring. It only wires the constructs together.
+ * queues, a GPU service per task that asks for one (sharing a VPC, an ECS cluster and a VPC link), and
+ * monitoring. It only wires the constructs together.
  */
 export class InferletStack extends Stack {
   readonly models: ModelBucket;
@@ -56,7 +58,10 @@ export class InferletStack extends Stack {
   /** Lambda functions by task key. */
   readonly lambdaTasks = new Map<string, LambdaTaskFunctions>();
   readonly network?: Network;
-  readonly gpuService?: GpuService;
+  /** The ECS cluster the GPU services share. */
+  readonly gpuCluster?: Cluster;
+  /** GPU services by task key, one per task with a `gpu` tier. */
+  readonly gpuServices = new Map<string, GpuService>();
 
   constructor(scope: Construct, id: string, props: InferletStackProps) {
     super(scope, id, props);
@@ -110,51 +115,61 @@ export class InferletStack extends Stack {
 
     const gpuTasks = tasks.filter((task) => task.gpu);
     if (gpuTasks.length > 0) {
-      this.network = new Network(this, 'Network', { natGateways: config.gpu.natGateways, logRetention });
-      this.gpuService = new GpuService(this, 'Gpu', {
-        vpc: this.network.vpc,
-        settings: config.gpu,
-        tasks: gpuTasks.map(
-          (task): GpuTask => ({
+      const network = config.gpuNetwork;
+      this.network = new Network(this, 'Network', { natGateways: network.natGateways, logRetention });
+      const vpc = this.network.vpc;
+      this.gpuCluster = new Cluster(this, 'GpuCluster', {
+        vpc,
+        containerInsightsV2: ContainerInsights.ENABLED,
+      });
+      const clientSecurityGroup = new SecurityGroup(this, 'GpuClientSecurityGroup', {
+        vpc,
+        description: 'Callers of the GPU load balancers (the API VPC link)',
+        allowAllOutbound: false,
+      });
+      const vpcLink = new VpcLink(this, 'GpuVpcLink', {
+        vpc,
+        subnets: { subnetType: SubnetType.PRIVATE_WITH_EGRESS },
+        securityGroups: [clientSecurityGroup],
+      });
+      for (const task of gpuTasks) {
+        const gpu = task.gpu;
+        if (!gpu) continue;
+        const name = pascal(task.key);
+        const { model, ...sizing } = gpu;
+        const consumesUploads = task.uploads.consumers.includes('gpu');
+        const service = new GpuService(this, `Gpu${name}`, {
+          vpc,
+          cluster: this.gpuCluster,
+          clientSecurityGroup,
+          sizing,
+          network,
+          task: {
             task: task.task,
             modality: task.key,
             modelVariable: task.modelVariable,
-            modelRef: task.gpu?.model.ref ?? '',
-            ...(task.uploads.consumers.includes('gpu') && {
-              uploadQueue: this.uploadQueues.get(task.key)?.queue,
-            }),
-          }),
-        ),
-        models: this.models,
-        modelPrefix,
-        uploads: this.uploads,
-        accessLogsBucket: this.models.accessLogsBucket,
-        serviceName: SERVICE_NAMES.gpu,
-        metricsNamespace: METRICS_NAMESPACE,
-        logRetention,
-      });
-      this.uploads.acknowledgeTaskUploads(
-        this.gpuService.taskDefinition.taskRole,
-        gpuTasks.filter((task) => task.uploads.consumers.includes('gpu')).map((task) => task.key),
-      );
-      this.models.acknowledgeModelReads(this.gpuService.taskDefinition.taskRole);
-      if (this.modelPublication) this.gpuService.service.node.addDependency(this.modelPublication);
-      const vpcLink = new VpcLink(this, 'GpuVpcLink', {
-        vpc: this.network.vpc,
-        subnets: { subnetType: SubnetType.PRIVATE_WITH_EGRESS },
-        securityGroups: [this.gpuService.clientSecurityGroup],
-      });
-      this.api.addGpuService(this.gpuService.listener, vpcLink, config.gpu.serverName);
-      this.monitoring.addGpuService(
-        this.gpuService,
-        gpuTasks.map((task) => ({
-          service: SERVICE_NAMES.gpu,
-          task: task.task,
-          model: task.gpu?.model.ref ?? '',
-          variant: task.gpu?.model.variant ?? '',
-        })),
-      );
-      new CfnOutput(this, 'GpuEndpoint', { value: `${this.api.url}gpu/` });
+            modelRef: model.ref,
+            ...(consumesUploads && { uploadQueue: this.uploadQueues.get(task.key)?.queue }),
+          },
+          models: this.models,
+          modelPrefix,
+          uploads: this.uploads,
+          accessLogsBucket: this.models.accessLogsBucket,
+          accessLogsPrefix: `gpu-alb/${task.key}`,
+          serviceName: SERVICE_NAMES.gpu,
+          metricsNamespace: METRICS_NAMESPACE,
+          logRetention,
+        });
+        this.gpuServices.set(task.key, service);
+        if (consumesUploads) this.uploads.acknowledgeTaskUploads(service.taskDefinition.taskRole, [task.key]);
+        this.models.acknowledgeModelReads(service.taskDefinition.taskRole);
+        if (this.modelPublication) service.service.node.addDependency(this.modelPublication);
+        this.api.addGpuService(`Gpu${name}`, task.key, service.listener, vpcLink, network.serverName);
+        this.monitoring.addGpuService(name, task.key, service, [
+          { service: SERVICE_NAMES.gpu, task: task.task, model: model.ref, variant: model.variant },
+        ]);
+        new CfnOutput(this, `Gpu${name}Endpoint`, { value: `${this.api.url}gpu/${task.key}/` });
+      }
     }
 
     new CfnOutput(this, 'ApiUrl', { value: this.api.url });

@@ -110,8 +110,13 @@ describe('the configuration', () => {
       tasks: {
         image: { lambda: { http: { timeoutSeconds: 60 } } },
         text: { uploads: { consumers: ['gpu'] } },
+        speech: { gpu: { instanceType: 'g5.xlarge', minTasks: 2, maxTasks: 1 } },
       },
-      gpu: { minTasks: 3, maxTasks: 2, instanceType: 'm5.large' },
+      gpuNetwork: { certificateArn: 'arn:aws:acm:eu-west-1:123456789012:certificate/abc-123' },
+      monitoring: { logRetentionDays: 31 },
+    });
+    const perTask = mergeConfig(DEFAULT_CONFIG, {
+      tasks: { image: { gpu: { minTasks: 3, maxTasks: 2, instanceType: 'm5.large' } } },
       monitoring: { logRetentionDays: 31 },
     });
 
@@ -120,9 +125,13 @@ describe('the configuration', () => {
     expect(attempt).toThrow(InvalidConfigError);
     expect(attempt).toThrow(/tasks\.image\.lambda\.http\.timeoutSeconds: must be at most 30/);
     expect(attempt).toThrow(/tasks\.text\.uploads\.consumers: names gpu but the task has no gpu tier/);
-    expect(attempt).toThrow(/gpu\.minTasks: is 3, more than maxTasks \(2\)/);
-    expect(attempt).toThrow(/gpu\.instanceType: must be a GPU instance type/);
+    expect(attempt).toThrow(/tasks\.speech\.gpu\.minTasks: is 2, more than maxTasks \(1\)/);
+    expect(attempt).toThrow(/gpuNetwork\.serverName: certificateArn and serverName go together/);
     expect(attempt).toThrow(/monitoring\.logRetentionDays: must be one of 1, 3, 5/);
+    expect(() => parseConfig(perTask)).toThrow(/tasks\.image\.gpu\.minTasks: is 3, more than maxTasks \(2\)/);
+    expect(() => parseConfig(perTask)).toThrow(
+      /tasks\.image\.gpu\.instanceType: must be a GPU instance type/,
+    );
   });
 
   it('fails synthesis on an invalid -c inferlet value, and on one that is not JSON', () => {
@@ -159,6 +168,14 @@ describe('the configuration', () => {
     expect(byKey.text?.lambda?.model).toMatchObject({ ref: 'spam-fasttext@1', variant: 'int8' });
     expect(byKey.speech?.lambda?.model).toMatchObject({ ref: 'silero-vad@1', variant: 'fp32' });
     expect(byKey.image?.gpu?.model).toMatchObject({ ref: 'ppocr-v4@1', variant: 'fp32' });
+    expect(byKey.image?.gpu).toMatchObject({
+      instanceType: 'g4dn.xlarge',
+      minTasks: 1,
+      maxTasks: 2,
+      memoryMiB: 12288,
+      requestsPerTarget: 600,
+      backlogPerTask: 20,
+    });
     expect(byKey.image?.lambda?.model.served).toEqual([
       'ppocr-v4',
       'ppocr-v4-det',
@@ -169,9 +186,12 @@ describe('the configuration', () => {
 
   it('reads a file named by context inferletConfig, then context inferlet over it', () => {
     const file = join(workDir, 'deploy.json');
-    writeFileSync(file, JSON.stringify({ tasks: { speech: null }, gpu: { maxTasks: 4 } }));
+    writeFileSync(file, JSON.stringify({ tasks: { speech: null, image: { gpu: { maxTasks: 4 } } } }));
 
-    const { stack } = newApp({ inferletConfig: file, inferlet: { gpu: { maxTasks: 3 } } });
+    const { stack } = newApp({
+      inferletConfig: file,
+      inferlet: { tasks: { image: { gpu: { maxTasks: 3 } } } },
+    });
     const template = Template.fromStack(stack);
 
     expect([...stack.lambdaTasks.keys()]).toEqual(['image', 'text']);
@@ -291,7 +311,7 @@ describe('the Inferlet stack', () => {
     }
   });
 
-  it('routes each task and its models’ OIP endpoints to its HTTP function, and /gpu to the GPU service', () => {
+  it('routes each task and its models’ OIP endpoints to its HTTP function, and /gpu/<task> to its GPU service', () => {
     const routes = Object.values(template.findResources('AWS::ApiGatewayV2::Route')) as Resource[];
     const integrations = template.findResources('AWS::ApiGatewayV2::Integration');
     const target = (route: Resource) => {
@@ -320,7 +340,9 @@ describe('the Inferlet stack', () => {
         expectRoute(`ANY /v2/models/${model}/{proxy+}`, uri);
       }
     }
-    expectRoute('ANY /gpu/{proxy+}', { Ref: id(stack.gpuService?.listener as IConstruct) });
+    expectRoute('ANY /gpu/image/{proxy+}', {
+      Ref: id(stack.gpuServices.get('image')?.listener as IConstruct),
+    });
     template.hasResourceProperties('AWS::ApiGatewayV2::Integration', {
       ConnectionType: 'VPC_LINK',
       RequestParameters: { 'overwrite:path': '/$request.path.proxy' },
@@ -506,7 +528,7 @@ describe('the Inferlet stack', () => {
   });
 
   it('runs the GPU service on GPU-optimised instances, one GPU per server, checked on /v2/health/ready', () => {
-    const gpu = stack.gpuService;
+    const gpu = stack.gpuServices.get('image');
     const taskDefinition = resource(id(gpu?.taskDefinition as IConstruct)).Properties;
     const containers = taskDefinition.ContainerDefinitions as Json[];
     const server = containers.find((c) => c.Name === 'server');
@@ -535,7 +557,7 @@ describe('the Inferlet stack', () => {
     });
     template.hasResourceProperties('AWS::ECS::Service', {
       CapacityProviderStrategy: [
-        { CapacityProvider: { Ref: Match.stringLikeRegexp('GpuCapacity') }, Weight: 1 },
+        { CapacityProvider: { Ref: Match.stringLikeRegexp('GpuImageCapacity') }, Weight: 1 },
       ],
       DesiredCount: 1,
     });
@@ -583,7 +605,7 @@ describe('the Inferlet stack', () => {
   });
 
   it('routes the container’s output through FireLens to CloudWatch Logs in the EMF format', () => {
-    const containers = resource(id(stack.gpuService?.taskDefinition as IConstruct)).Properties
+    const containers = resource(id(stack.gpuServices.get('image')?.taskDefinition as IConstruct)).Properties
       .ContainerDefinitions as Json[];
 
     expect(containers.find((c) => c.Name === 'LogRouter')?.FirelensConfiguration).toEqual({
@@ -595,7 +617,7 @@ describe('the Inferlet stack', () => {
         Name: 'cloudwatch_logs',
         log_format: 'json/emf',
         log_key: 'log',
-        log_group_name: { Ref: id(stack.gpuService?.logGroup as IConstruct) },
+        log_group_name: { Ref: id(stack.gpuServices.get('image')?.logGroup as IConstruct) },
       },
     });
   });
@@ -728,7 +750,67 @@ describe('the Inferlet stack', () => {
       (Object.values(lambdaTemplate.findResources('AWS::ApiGatewayV2::Route')) as Resource[]).map(
         (r) => r.Properties.RouteKey,
       ),
-    ).not.toContain('ANY /gpu/{proxy+}');
+    ).not.toContain('ANY /gpu/image/{proxy+}');
+  });
+
+  it('gives each GPU task a service of its own sizing in the shared cluster, routed under /gpu/<task>', () => {
+    const { app: twoGpuApp, stack: twoGpu } = newApp({
+      inferlet: {
+        tasks: {
+          image: { gpu: { instanceType: 'g5.xlarge', minTasks: 0, maxTasks: 3 } },
+          text: { gpu: { instanceType: 'g6.2xlarge', maxTasks: 4, requestsPerTarget: 900 } },
+        },
+      },
+    });
+    const twoGpuTemplate = Template.fromStack(twoGpu);
+    const logicalId = (construct: IConstruct) =>
+      twoGpu.getLogicalId(construct.node.defaultChild as CfnElement);
+    const resources = twoGpuTemplate.toJSON().Resources as Record<string, Resource>;
+    const image = twoGpu.gpuServices.get('image');
+    const text = twoGpu.gpuServices.get('text');
+    if (!image || !text) throw new Error('expected GPU services for image and text');
+
+    expect([...twoGpu.gpuServices.keys()]).toEqual(['image', 'text']);
+    twoGpuTemplate.resourceCountIs('AWS::ECS::Service', 2);
+    twoGpuTemplate.resourceCountIs('AWS::ECS::Cluster', 1);
+    twoGpuTemplate.resourceCountIs('AWS::EC2::VPC', 1);
+    twoGpuTemplate.resourceCountIs('AWS::ApiGatewayV2::VpcLink', 1);
+    expect(image.cluster).toBe(text.cluster);
+    for (const [service, instanceType, minTasks, maxTasks, task, requests] of [
+      [image, 'g5.xlarge', 0, 3, 'image/ocr', 600],
+      [text, 'g6.2xlarge', 1, 4, 'text/classify', 900],
+    ] as const) {
+      const group = (resources[logicalId(service.autoScalingGroup)] as Resource).Properties;
+      const { LaunchTemplateId } = group.LaunchTemplate as { LaunchTemplateId: { Ref: string } };
+      const launchTemplate = (resources[LaunchTemplateId.Ref] as Resource).Properties;
+      expect(launchTemplate.LaunchTemplateData).toMatchObject({ InstanceType: instanceType });
+      expect(group.MaxSize).toBe(String(maxTasks + 1));
+      const ecsService = (resources[logicalId(service.service)] as Resource).Properties;
+      expect(ecsService.DesiredCount).toBe(minTasks);
+      expect(ecsService.Cluster).toEqual({ Ref: logicalId(twoGpu.gpuCluster as IConstruct) });
+      const containers = resources[logicalId(service.taskDefinition)]?.Properties
+        .ContainerDefinitions as Json[];
+      expect(containers.find((c) => c.Name === 'server')?.Environment).toContainEqual({
+        Name: 'TASKS',
+        Value: task,
+      });
+      twoGpuTemplate.hasResourceProperties('AWS::ApplicationAutoScaling::ScalableTarget', {
+        MinCapacity: minTasks,
+        MaxCapacity: maxTasks,
+      });
+      twoGpuTemplate.hasResourceProperties('AWS::ApplicationAutoScaling::ScalingPolicy', {
+        TargetTrackingScalingPolicyConfiguration: Match.objectLike({ TargetValue: requests }),
+      });
+    }
+    const routes = (
+      Object.values(twoGpuTemplate.findResources('AWS::ApiGatewayV2::Route')) as Resource[]
+    ).map((r) => r.Properties.RouteKey);
+    expect(routes).toEqual(expect.arrayContaining(['ANY /gpu/image/{proxy+}', 'ANY /gpu/text/{proxy+}']));
+    expect(routes).not.toContain('ANY /gpu/{proxy+}');
+    for (const name of ['Image', 'Text'])
+      for (const alarm of ['ErrorRate', 'LatencyAnomaly', 'Unhealthy'])
+        expect(twoGpu.monitoring.node.tryFindChild(`Gpu${name}${alarm}`), `Gpu${name}${alarm}`).toBeDefined();
+    expect(new AwsSolutionsChecks().validateScope(twoGpuApp).violations.map((v) => v.ruleName)).toEqual([]);
   });
 
   it('passes the AwsSolutions checks, each remaining finding acknowledged with a reason', () => {
