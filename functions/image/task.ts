@@ -1,6 +1,6 @@
 import { InvalidInputError } from '../core/errors.ts';
 import { readBinaryOrJson } from '../core/tasks/request-body.ts';
-import type { ModelRef, TaskDefinition } from '../core/tasks/types.ts';
+import { modelRefOf, type TaskDefinition } from '../core/tasks/types.ts';
 import { OcrPipeline } from './ocr-pipeline.ts';
 
 const IMAGE_TYPES = ['image/png', 'image/jpeg', 'image/webp'] as const;
@@ -29,14 +29,9 @@ export const imageOcrTask: TaskDefinition = {
       component('recognizer'),
     ]);
     const pipeline = await OcrPipeline.create({ detector, classifier, recognizer });
-    const ref = (m: typeof ensemble): ModelRef => ({
-      name: m.manifest.name,
-      version: m.manifest.version,
-      variant: m.variant,
-    });
     return {
-      model: ref(ensemble),
-      loaded: [ensemble, detector, classifier, recognizer].map(ref),
+      model: modelRefOf(ensemble),
+      loaded: [ensemble, detector, classifier, recognizer].map(modelRefOf),
       runner: {
         async run(input) {
           const { bytes } = readBinaryOrJson(input, 'image', IMAGE_TYPES);

@@ -3,7 +3,7 @@ import { InvalidInputError } from '../core/errors.ts';
 import type { LoadedModel } from '../core/model-store/types.ts';
 import { createSession, sessionConfigFromEnv } from '../core/session.ts';
 import { readBinaryOrJson } from '../core/tasks/request-body.ts';
-import type { ModelRef, TaskDefinition, TaskInput } from '../core/tasks/types.ts';
+import { modelRefOf, type TaskDefinition, type TaskInput } from '../core/tasks/types.ts';
 import { AUDIO_MEDIA_TYPES, decodeAudio } from './decode-audio.ts';
 import { DEFAULT_SEGMENTATION, type SegmentationOptions } from './speech-segments.ts';
 import { SileroVad, type VadStageTimes } from './vad.ts';
@@ -92,11 +92,7 @@ export const speechVadTask: TaskDefinition = {
   async load(store, wanted) {
     const model = await store.load(wanted.name, wanted.version);
     const vad = await createSileroVad(model);
-    const ref: ModelRef = {
-      name: model.manifest.name,
-      version: model.manifest.version,
-      variant: model.variant,
-    };
+    const ref = modelRefOf(model);
     return {
       model: ref,
       loaded: [ref],

@@ -1,4 +1,4 @@
-import type { ModelRef, TaskDefinition } from '../core/tasks/types.ts';
+import { modelRefOf, type TaskDefinition } from '../core/tasks/types.ts';
 import { Stopwatch } from '../core/timings.ts';
 import { TextClassifier } from './text-classifier.ts';
 import { readTextRequest, TEXT_MEDIA_TYPES, type TextLimits, textLimitsFromEnv } from './text-request.ts';
@@ -17,11 +17,7 @@ export function createTextClassifyTask(limits?: TextLimits): TaskDefinition {
     async load(store, wanted) {
       const loaded = await store.load(wanted.name, wanted.version);
       const classifier = await TextClassifier.create(loaded);
-      const model: ModelRef = {
-        name: loaded.manifest.name,
-        version: loaded.manifest.version,
-        variant: loaded.variant,
-      };
+      const model = modelRefOf(loaded);
       const effective = limits ?? textLimitsFromEnv();
       return {
         model,

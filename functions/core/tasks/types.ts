@@ -1,4 +1,4 @@
-import type { ModelStore } from '../model-store/types.ts';
+import type { LoadedModel, ModelStore } from '../model-store/types.ts';
 import type { StageTimings } from '../timings.ts';
 
 /** What kind of data a task takes. */
@@ -53,4 +53,9 @@ export interface TaskDefinition {
     store: ModelStore,
     model: { name: string; version?: string },
   ): Promise<{ runner: TaskRunner; model: ModelRef; loaded: readonly ModelRef[] }>;
+}
+
+/** The reference (`name`, `version`, `variant`) of a loaded model. */
+export function modelRefOf(model: LoadedModel): ModelRef {
+  return { name: model.manifest.name, version: model.manifest.version, variant: model.variant };
 }
