@@ -192,12 +192,15 @@ describe('the image upload handler (SQS messages of S3 events)', () => {
     expect(await read('errors/video/clip.mp4.json')).toMatchObject({ status: 415 });
   });
 
-  it("acknowledges S3's test event and messages that are not S3 events", async () => {
-    const response = await handler(
-      sqsEvent(sqsMessage(S3_TEST_EVENT), sqsMessage('not json'), sqsMessage({ hello: 'world' })),
-    );
+  it("acknowledges S3's test event and leaves messages that are not S3 events to the dead-letter queue", async () => {
+    const notJson = sqsMessage('not json');
+    const notS3 = sqsMessage({ hello: 'world' });
 
-    expect(response).toEqual({ batchItemFailures: [] });
+    const response = await handler(sqsEvent(sqsMessage(S3_TEST_EVENT), notJson, notS3));
+
+    expect(response).toEqual({
+      batchItemFailures: [{ itemIdentifier: notJson.messageId }, { itemIdentifier: notS3.messageId }],
+    });
   });
 
   it('ignores objects outside incoming/, so results never trigger processing again', async () => {
