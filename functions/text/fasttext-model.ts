@@ -3,6 +3,8 @@
  * embedding table [B, D] → mean over the text's feature ids → linear [D, C] + bias → softmax. Also the int8 form of the weights and the exact per-feature attribution.
  */
 
+import { fromFloat16Bits, toFloat16Bits } from '../core/float16.ts';
+
 /** Full-precision weights, row-major. */
 export interface FastTextWeights {
   readonly buckets: number;
@@ -35,51 +37,8 @@ export interface QuantizedFastTextWeights {
   readonly bias: Float32Array;
 }
 
-const f32 = new Float32Array(1);
-const u32 = new Uint32Array(f32.buffer);
-
-/** The float16 nearest to `value` (round to nearest even), as its bit pattern. */
-export function toFloat16Bits(value: number): number {
-  f32[0] = value;
-  const bits = u32[0] as number;
-  const sign = (bits >>> 16) & 0x8000;
-  const exponent = (bits >>> 23) & 0xff;
-  let mantissa = bits & 0x7fffff;
-  if (exponent === 0xff) return sign | 0x7c00 | (mantissa ? 0x200 : 0);
-  let e = exponent - 127 + 15;
-  if (e >= 31) return sign | 0x7c00;
-  if (e <= 0) {
-    if (e < -10) return sign;
-    mantissa |= 0x800000;
-    const shift = 14 - e;
-    const half = 1 << (shift - 1);
-    let m = mantissa >> shift;
-    const rest = mantissa & ((1 << shift) - 1);
-    if (rest > half || (rest === half && m & 1)) m++;
-    return sign | m;
-  }
-  let m = mantissa >> 13;
-  const rest = mantissa & 0x1fff;
-  if (rest > 0x1000 || (rest === 0x1000 && m & 1)) {
-    m++;
-    if (m === 0x400) {
-      m = 0;
-      e++;
-      if (e >= 31) return sign | 0x7c00;
-    }
-  }
-  return sign | (e << 10) | m;
-}
-
-/** The value of a float16 bit pattern. */
-export function fromFloat16Bits(h: number): number {
-  const sign = h & 0x8000 ? -1 : 1;
-  const exponent = (h >> 10) & 0x1f;
-  const mantissa = h & 0x3ff;
-  if (exponent === 0) return sign * 2 ** -14 * (mantissa / 1024);
-  if (exponent === 31) return mantissa ? Number.NaN : sign * Number.POSITIVE_INFINITY;
-  return sign * 2 ** (exponent - 15) * (1 + mantissa / 1024);
-}
+// The one float16 codec of the project; re-exported because callers of the model's scales use it here.
+export { fromFloat16Bits, toFloat16Bits } from '../core/float16.ts';
 
 /** Quantizes weights to int8 (see {@link QuantizedFastTextWeights}). */
 export function quantizeWeights(w: FastTextWeights): QuantizedFastTextWeights {
