@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
-import { mkdir, rename, rm, stat } from 'node:fs/promises';
+import { mkdir, readdir, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { type Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -26,7 +26,11 @@ export interface CachedFile {
  * A folder of downloaded files named by content: `<dir>/sha256/<hex>`. Whatever was verified once stays
  * usable by any process that shares the folder, so a warm disk never downloads a file twice.
  * Downloads go to a temporary file in the same folder while being hashed and are renamed into place only
- * once size and sha256 match, so a reader never sees a partial file.
+ * once size and sha256 match, so a reader never sees a partial file. The temporary file of a process
+ * killed mid-download is removed by the next download: left there, such files would fill the disk
+ * (Lambda's `/tmp` is 512 MB by default) until every download fails.
+ *
+ * The folder belongs to one host: whether a temporary file's download still runs is judged by its process id.
  */
 export class DiskCache {
   private readonly inflight = new Map<string, Promise<CachedFile>>();
@@ -67,6 +71,7 @@ export class DiskCache {
     const target = this.pathOf(expected.sha256);
     if (await matches(target, expected)) return { path: target, outcome: 'cache' };
     await mkdir(join(this.dir, 'sha256'), { recursive: true });
+    await this.removeStaleParts(expected.sha256);
     const temp = `${target}.${process.pid}.${randomBytes(6).toString('hex')}.part`;
     try {
       const actual = await download(open, temp, label);
@@ -78,6 +83,35 @@ export class DiskCache {
       await rm(temp, { force: true });
     }
     return { path: target, outcome: 'download' };
+  }
+
+  /**
+   * Removes the `.part` files that no running download writes: those of processes that are gone, and this
+   * process's own for a hash it is not downloading (its one download per hash is `downloading`'s, about to
+   * start, so an older file of that hash is a leftover of a process that had the same id).
+   */
+  private async removeStaleParts(downloading: string): Promise<void> {
+    const folder = join(this.dir, 'sha256');
+    for (const name of await readdir(folder)) {
+      const part = /^([0-9a-f]{64})\.(\d+)\.[0-9a-f]+\.part$/.exec(name);
+      if (!part) continue;
+      const [, sha256, pid] = part as unknown as [string, string, string];
+      const live =
+        Number(pid) === process.pid
+          ? sha256 !== downloading && this.inflight.has(sha256)
+          : isRunning(Number(pid));
+      if (!live) await rm(join(folder, name), { force: true });
+    }
+  }
+}
+
+/** Whether a process with this id runs on this host (one that is not ours to signal runs too). */
+function isRunning(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
 
