@@ -1,5 +1,6 @@
 import * as ort from 'onnxruntime-node';
 import { InvalidInputError, PayloadTooLargeError } from '../errors.ts';
+import { FLOAT16_OVERFLOW, fromFloat16Bits, toFloat16Bits } from '../float16.ts';
 import type { TensorDatatype, TensorSpec } from '../model-store/manifest.ts';
 
 /** An Open Inference Protocol v2 JSON tensor. */
@@ -34,54 +35,97 @@ const OIP_TYPES = Object.fromEntries(Object.entries(ORT_TYPES).map(([k, v]) => [
 /** Most elements one request may send or receive, to keep a bad request from exhausting memory. */
 export const MAX_TENSOR_ELEMENTS = 32 * 1024 * 1024;
 
-/** Flattens nested (row-major) data iteratively; rejects non-arrays and absurd nesting. */
-export function flattenData(data: unknown, name: string): unknown[] {
+/**
+ * The elements of `data` in row-major order. Flat data must hold exactly the shape's element count; nested
+ * data must follow the shape level by level (no ragged rows, no leaf where a row belongs). The walk is
+ * iterative and never deeper than the shape's rank, so hostile nesting costs neither stack nor time.
+ */
+export function flattenData(data: unknown, shape: readonly number[], name: string): unknown[] {
   if (!Array.isArray(data)) throw new InvalidInputError(`input "${name}": data must be an array`);
-  if (!data.some(Array.isArray)) return data;
+  const count = shape.reduce((a, b) => a * b, 1);
+  const described = `shape [${shape.join(',')}]`;
+  if (!data.some(Array.isArray)) {
+    if (data.length !== count) {
+      throw new InvalidInputError(
+        `input "${name}": ${described} needs ${count} elements, got ${data.length}`,
+      );
+    }
+    return data;
+  }
+  const rank = shape.length;
+  const fits = (items: unknown[], depth: number) => {
+    if (depth >= rank || items.length !== shape[depth]) {
+      throw new InvalidInputError(
+        `input "${name}": nested data does not follow ${described} at depth ${depth} (${items.length} items)`,
+      );
+    }
+    return { items, index: 0, depth };
+  };
   const out: unknown[] = [];
-  const stack: { items: unknown[]; index: number }[] = [{ items: data, index: 0 }];
+  const stack = [fits(data, 0)];
   while (stack.length > 0) {
-    const top = stack[stack.length - 1] as { items: unknown[]; index: number };
+    const top = stack[stack.length - 1] as { items: unknown[]; index: number; depth: number };
     if (top.index >= top.items.length) {
       stack.pop();
       continue;
     }
     const item = top.items[top.index++];
-    if (Array.isArray(item)) {
-      if (stack.length > 32) throw new InvalidInputError(`input "${name}": data is nested too deeply`);
-      stack.push({ items: item, index: 0 });
-    } else out.push(item);
+    const leafLevel = top.depth === rank - 1;
+    if (Array.isArray(item) === leafLevel) {
+      throw new InvalidInputError(
+        `input "${name}": nested data does not follow ${described}: ` +
+          (leafLevel ? `an array at depth ${rank}` : `a value at depth ${top.depth + 1}`),
+      );
+    }
+    if (leafLevel) out.push(item);
+    else stack.push(fits(item as unknown[], top.depth + 1));
   }
   return out;
 }
 
-function toHalf(value: number): number {
-  const f32 = new Float32Array([value]);
-  const bits = new Uint32Array(f32.buffer)[0] as number;
-  const sign = (bits >>> 16) & 0x8000;
-  const exp = ((bits >>> 23) & 0xff) - 127 + 15;
-  const mant = bits & 0x7fffff;
-  if (exp >= 31) return sign | 0x7c00 | (((bits >>> 23) & 0xff) === 0xff && mant ? 0x200 : 0);
-  if (exp <= 0) return exp < -10 ? sign : sign | ((mant | 0x800000) >> (1 - exp + 13));
-  return sign | (exp << 10) | (mant >> 13);
+/** What a numeric datatype can hold: a value outside is refused, never wrapped, clamped or made infinite. */
+interface NumericRange {
+  readonly integer: boolean;
+  readonly min: number;
+  /** Exclusive: the first value that no longer fits. */
+  readonly end: number;
 }
 
-function fromHalf(h: number): number {
-  const sign = h & 0x8000 ? -1 : 1;
-  const exp = (h >> 10) & 0x1f;
-  const mant = h & 0x3ff;
-  if (exp === 0) return sign * 2 ** -14 * (mant / 1024);
-  if (exp === 31) return mant ? Number.NaN : sign * Number.POSITIVE_INFINITY;
-  return sign * 2 ** (exp - 15) * (1 + mant / 1024);
-}
+const int = (bits: number, signed: boolean): NumericRange =>
+  signed
+    ? { integer: true, min: -(2 ** (bits - 1)), end: 2 ** (bits - 1) }
+    : { integer: true, min: 0, end: 2 ** bits };
 
-function numbers(values: unknown[], name: string, integer: boolean): number[] {
+// float32's overflow threshold: the halfway point above its largest finite value, which rounds to infinity.
+const FLOAT32_OVERFLOW = 2 ** 128 - 2 ** 103;
+
+const RANGES: Partial<Record<TensorDatatype, NumericRange>> = {
+  BOOL: { integer: true, min: 0, end: 2 },
+  UINT8: int(8, false),
+  UINT16: int(16, false),
+  UINT32: int(32, false),
+  UINT64: int(64, false),
+  INT8: int(8, true),
+  INT16: int(16, true),
+  INT32: int(32, true),
+  INT64: int(64, true),
+  FP16: { integer: false, min: -FLOAT16_OVERFLOW, end: FLOAT16_OVERFLOW },
+  FP32: { integer: false, min: -FLOAT32_OVERFLOW, end: FLOAT32_OVERFLOW },
+  FP64: { integer: false, min: -Number.MAX_VALUE, end: Number.POSITIVE_INFINITY },
+};
+
+/** The elements as numbers that fit `datatype` (booleans count as 0 and 1), or a 400 naming the first misfit. */
+function numbers(values: unknown[], name: string, datatype: TensorDatatype): number[] {
+  const range = RANGES[datatype] as NumericRange;
   return values.map((v, i) => {
     const n = typeof v === 'boolean' ? Number(v) : v;
-    if (typeof n !== 'number' || !Number.isFinite(n) || (integer && !Number.isInteger(n))) {
+    if (typeof n !== 'number' || !Number.isFinite(n) || (range.integer && !Number.isInteger(n))) {
       throw new InvalidInputError(
-        `input "${name}": element ${i} is not a${integer ? 'n integer' : ' finite number'}`,
+        `input "${name}": element ${i} is not a${range.integer ? 'n integer' : ' finite number'}`,
       );
+    }
+    if (n < range.min || n >= range.end) {
+      throw new InvalidInputError(`input "${name}": element ${i} is out of the range of ${datatype}`);
     }
     return n;
   });
@@ -107,45 +151,37 @@ export function toOrtTensor(input: unknown, spec: TensorSpec | undefined): ort.T
       `input "${name}": shape [${shape.join(',')}] does not fit [${spec.dims.join(',')}]`,
     );
   }
-  const count = (shape as number[]).reduce((a, b) => a * b, 1);
-  if (count > MAX_TENSOR_ELEMENTS)
-    throw new PayloadTooLargeError(`input "${name}" has more than ${MAX_TENSOR_ELEMENTS} elements`);
-  const flat = flattenData(data, name);
-  if (flat.length !== count) {
-    throw new InvalidInputError(
-      `input "${name}": shape [${shape.join(',')}] needs ${count} elements, got ${flat.length}`,
-    );
-  }
   const dims = shape as number[];
+  // Each dim on its own too: [0, 2^40] has no elements, yet no tensor library should be handed that shape.
+  const count = dims.reduce((a, b) => a * b, 1);
+  if (count > MAX_TENSOR_ELEMENTS || dims.some((d) => d > MAX_TENSOR_ELEMENTS))
+    throw new PayloadTooLargeError(`input "${name}" has more than ${MAX_TENSOR_ELEMENTS} elements`);
+  const flat = flattenData(data, dims, name);
   switch (spec.datatype) {
     case 'FP32':
-      return new ort.Tensor('float32', Float32Array.from(numbers(flat, name, false)), dims);
+      return new ort.Tensor('float32', Float32Array.from(numbers(flat, name, 'FP32')), dims);
     case 'FP64':
-      return new ort.Tensor('float64', Float64Array.from(numbers(flat, name, false)), dims);
+      return new ort.Tensor('float64', Float64Array.from(numbers(flat, name, 'FP64')), dims);
     case 'FP16':
-      return new ort.Tensor('float16', Uint16Array.from(numbers(flat, name, false), toHalf), dims);
+      return new ort.Tensor('float16', Uint16Array.from(numbers(flat, name, 'FP16'), toFloat16Bits), dims);
     case 'INT64':
-      return new ort.Tensor('int64', BigInt64Array.from(numbers(flat, name, true), BigInt), dims);
+      return new ort.Tensor('int64', BigInt64Array.from(numbers(flat, name, 'INT64'), BigInt), dims);
     case 'UINT64':
-      return new ort.Tensor('uint64', BigUint64Array.from(numbers(flat, name, true), BigInt), dims);
+      return new ort.Tensor('uint64', BigUint64Array.from(numbers(flat, name, 'UINT64'), BigInt), dims);
     case 'INT32':
-      return new ort.Tensor('int32', Int32Array.from(numbers(flat, name, true)), dims);
+      return new ort.Tensor('int32', Int32Array.from(numbers(flat, name, 'INT32')), dims);
     case 'UINT32':
-      return new ort.Tensor('uint32', Uint32Array.from(numbers(flat, name, true)), dims);
+      return new ort.Tensor('uint32', Uint32Array.from(numbers(flat, name, 'UINT32')), dims);
     case 'INT16':
-      return new ort.Tensor('int16', Int16Array.from(numbers(flat, name, true)), dims);
+      return new ort.Tensor('int16', Int16Array.from(numbers(flat, name, 'INT16')), dims);
     case 'UINT16':
-      return new ort.Tensor('uint16', Uint16Array.from(numbers(flat, name, true)), dims);
+      return new ort.Tensor('uint16', Uint16Array.from(numbers(flat, name, 'UINT16')), dims);
     case 'INT8':
-      return new ort.Tensor('int8', Int8Array.from(numbers(flat, name, true)), dims);
+      return new ort.Tensor('int8', Int8Array.from(numbers(flat, name, 'INT8')), dims);
     case 'UINT8':
-      return new ort.Tensor('uint8', Uint8Array.from(numbers(flat, name, true)), dims);
+      return new ort.Tensor('uint8', Uint8Array.from(numbers(flat, name, 'UINT8')), dims);
     case 'BOOL':
-      return new ort.Tensor(
-        'bool',
-        Uint8Array.from(numbers(flat, name, true), (v) => (v ? 1 : 0)),
-        dims,
-      );
+      return new ort.Tensor('bool', Uint8Array.from(numbers(flat, name, 'BOOL')), dims);
     case 'BYTES':
       if (!flat.every((v) => typeof v === 'string'))
         throw new InvalidInputError(`input "${name}": BYTES data must be strings`);
@@ -160,7 +196,7 @@ export function fromOrtTensor(name: string, tensor: ort.Tensor): OipTensor {
     throw new InvalidInputError(`output "${name}" has a type (${tensor.type}) OIP JSON cannot carry`);
   const raw = tensor.data;
   let data: unknown[];
-  if (tensor.type === 'float16') data = Array.from(raw as Uint16Array, fromHalf);
+  if (tensor.type === 'float16') data = Array.from(raw as Uint16Array, fromFloat16Bits);
   else if (raw instanceof BigInt64Array || raw instanceof BigUint64Array) data = Array.from(raw, Number);
   else if (tensor.type === 'bool') data = Array.from(raw as Uint8Array, Boolean);
   else data = Array.from(raw as ArrayLike<unknown>);

@@ -1,8 +1,15 @@
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import onnxProto from 'onnx-proto';
+import * as ort from 'onnxruntime-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { InvalidInputError } from '../../../functions/core/errors.ts';
+import { fromFloat16Bits, toFloat16Bits } from '../../../functions/core/float16.ts';
+import { parseManifest } from '../../../functions/core/model-store/manifest.ts';
 import { createModelStore } from '../../../functions/core/model-store/store.ts';
+import { writeModelVersion } from '../../../functions/core/model-store/write-model.ts';
+import { modelRefOf, type TaskDefinition } from '../../../functions/core/tasks/types.ts';
 import { imageOcrTask } from '../../../functions/image/task.ts';
 import { readJson, startTestServer, type TestServer } from '../../support/http-server.ts';
 
@@ -195,5 +202,155 @@ describe('Open Inference Protocol v2', () => {
         ),
       ),
     );
+  });
+});
+
+const { onnx } = onnxProto;
+
+/**
+ * Silero's fp16 variant with float16 inputs and outputs, as a converter's `keep_io_types=False` would give
+ * it: the shipped file computes in float16 behind float32 inputs and outputs, so `Cast` nodes at the edges
+ * put the float16 tensors on the wire, where the OIP FP16 path carries them.
+ */
+function withFloat16Io(model: Uint8Array): Uint8Array {
+  const decoded = onnx.ModelProto.decode(model);
+  const graph = decoded.graph as NonNullable<typeof decoded.graph>;
+  const { FLOAT, FLOAT16 } = onnx.TensorProto.DataType;
+  const cast = (from: string, to: string, type: number) =>
+    onnx.NodeProto.create({
+      opType: 'Cast',
+      name: `cast_${to}`,
+      input: [from],
+      output: [to],
+      attribute: [{ name: 'to', type: onnx.AttributeProto.AttributeType.INT, i: type }],
+    });
+  const retyped = (info: InstanceType<typeof onnx.ValueInfoProto>, name: string) =>
+    onnx.ValueInfoProto.create({
+      name,
+      type: { tensorType: { elemType: FLOAT16, shape: info.type?.tensorType?.shape ?? null } },
+    });
+  const floats = ['input', 'state'];
+  graph.input = (graph.input ?? []).map((i) =>
+    floats.includes(i.name ?? '') ? retyped(i, `${i.name}_fp16`) : i,
+  );
+  graph.output = (graph.output ?? []).map((o) => retyped(o, `${o.name}_fp16`));
+  graph.node = [
+    ...floats.map((n) => cast(`${n}_fp16`, n, FLOAT)),
+    ...(graph.node ?? []),
+    ...['output', 'stateN'].map((n) => cast(n, `${n}_fp16`, FLOAT16)),
+  ];
+  return onnx.ModelProto.encode(decoded).finish();
+}
+
+/**
+ * A task that only loads its model, so the OIP endpoints serve it: the speech pipeline, rightly, will not
+ * take a Silero whose inputs are not the float32 `input` and `state` it feeds.
+ */
+const tensorsOnlyTask: TaskDefinition = {
+  name: 'speech/tensors',
+  modality: 'speech',
+  route: '/v1/speech/tensors',
+  defaultModel: 'silero-vad',
+  mediaTypes: [],
+  async load(store, wanted) {
+    const model = await store.load(wanted.name, wanted.version);
+    const ref = modelRefOf(model);
+    const run = () => Promise.reject(new InvalidInputError('tensor inference only: use /v2/models/…/infer'));
+    return { model: ref, loaded: [ref], runner: { run } };
+  },
+};
+
+describe('Open Inference Protocol v2 with FP16 tensors', () => {
+  const MODEL = 'silero-vad-fp16-io';
+  const shipped = 'models/silero-vad/1/model_fp16.onnx';
+  let root: string;
+  let server: TestServer;
+
+  beforeAll(async () => {
+    root = await mkdtemp(join(tmpdir(), 'inferlet-oip-fp16-'));
+    const source = parseManifest(
+      JSON.parse(await readFile('models/silero-vad/1/manifest.json', 'utf8')),
+      'silero-vad/1',
+    );
+    // Everything else as the shipped manifest says; tiers and provenance name files this copy lacks.
+    const { files: _files, tiers: _tiers, source: _source, ...reference } = source;
+    const fp16 = (t: (typeof source.inputs)[number]) =>
+      t.datatype === 'FP32' ? { ...t, name: `${t.name}_fp16`, datatype: 'FP16' as const } : t;
+    await writeModelVersion(
+      join(root, 'models'),
+      {
+        ...reference,
+        name: MODEL,
+        inputs: source.inputs.map(fp16),
+        outputs: source.outputs.map(fp16),
+        variants: { fp16: { file: 'model.onnx' } },
+        defaultVariant: 'fp16',
+        parameters: { sampleRates: { fp16: [16000] } },
+      },
+      [{ path: 'model.onnx', content: withFloat16Io(await readFile(shipped)) }],
+    );
+    const store = createModelStore({ repository: join(root, 'models'), cacheDir: join(root, 'cache') });
+    server = await startTestServer({
+      tasks: [{ definition: tensorsOnlyTask, model: { name: MODEL } }],
+      store,
+    });
+    await server.runtime.service.warm();
+  });
+
+  afterAll(async () => {
+    await server?.close();
+    await rm(root, { recursive: true, force: true });
+  });
+
+  const infer = (inputs: unknown[]) =>
+    fetch(`${server.url}/v2/models/${MODEL}/infer`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ inputs }),
+    });
+  /** 64 samples of context and one 512-sample window of a 300 Hz tone with a rising envelope, at 16 kHz. */
+  const window = Array.from(
+    { length: 576 },
+    (_, i) => (i / 576) * 0.6 * Math.sin((2 * Math.PI * 300 * i) / 16000),
+  );
+  const state = Array.from({ length: 256 }, (_, i) => ((i % 17) - 8) / 40);
+
+  it('rounds FP16 inputs to nearest even and returns FP16 outputs as the model computed them', async () => {
+    // The model as shipped, fed the halves the server should make of the JSON numbers, computes in
+    // float32 at its edges; the wrapped one casts those same halves in and its float32 results out.
+    const half = (values: number[]) => values.map((v) => fromFloat16Bits(toFloat16Bits(v)));
+    const reference = await ort.InferenceSession.create(shipped);
+    const expected = await reference.run({
+      input: new ort.Tensor('float32', Float32Array.from(half(window)), [1, 576]),
+      state: new ort.Tensor('float32', Float32Array.from(half(state)), [2, 1, 128]),
+      sr: new ort.Tensor('int64', BigInt64Array.from([16000n]), []),
+    });
+
+    const response = await infer([
+      { name: 'input_fp16', shape: [1, 576], datatype: 'FP16', data: window },
+      { name: 'state_fp16', shape: [2, 1, 128], datatype: 'FP16', data: state },
+      { name: 'sr', shape: [], datatype: 'INT64', data: [16000] },
+    ]);
+
+    expect(response.status).toBe(200);
+    const body = await readJson(response);
+    const output = body.outputs.find((o: { name: string }) => o.name === 'output_fp16');
+    const stateN = body.outputs.find((o: { name: string }) => o.name === 'stateN_fp16');
+    expect(output).toMatchObject({ datatype: 'FP16', shape: [1, 1] });
+    expect(stateN).toMatchObject({ datatype: 'FP16', shape: [2, 1, 128] });
+    expect(output.data).toEqual(half(Array.from(expected.output?.data as Float32Array)));
+    expect(stateN.data).toEqual(half(Array.from(expected.stateN?.data as Float32Array)));
+    expect(output.data[0]).toBeGreaterThan(0);
+  });
+
+  it('refuses an FP16 value beyond the float16 range with 400 instead of sending infinity', async () => {
+    const response = await infer([
+      { name: 'input_fp16', shape: [1, 576], datatype: 'FP16', data: [70000, ...window.slice(1)] },
+      { name: 'state_fp16', shape: [2, 1, 128], datatype: 'FP16', data: state },
+      { name: 'sr', shape: [], datatype: 'INT64', data: [16000] },
+    ]);
+
+    expect(response.status).toBe(400);
+    expect((await readJson(response)).error).toMatch(/element 0 is out of the range of FP16/);
   });
 });
