@@ -2,7 +2,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
-import type { S3EventRecord } from 'aws-lambda';
+import type { S3EventRecord, SQSRecord } from 'aws-lambda';
 import { createSqsUploadHandler, type UploadHandler } from '../../../functions/core/adapters/sqs-upload.ts';
 import { InferenceService } from '../../../functions/core/inference-service.ts';
 import { createModelStore } from '../../../functions/core/model-store/store.ts';
@@ -123,3 +123,32 @@ export const spamText = (n: number) =>
   `WIN CASH NOW!!! You have been selected for a $${n},000 prize. Click here to claim, limited offer, act now!`;
 export const hamText = (n: number) =>
   `Hi team, the meeting about release ${n} moved to Thursday at 10am; the agenda is in the shared folder.`;
+
+/** What {@link deliverUntilAcknowledged} saw: the messages that failed in each round. */
+export interface Deliveries {
+  readonly failedPerRound: string[][];
+}
+
+/**
+ * Delivers `messages` as SQS would: in batches of `batchSize`, then again the ones reported in
+ * `batchItemFailures`, until none fail or `maxRounds` is reached (a dead-letter queue's maxReceiveCount).
+ */
+export async function deliverUntilAcknowledged(
+  handler: UploadHandler,
+  messages: readonly SQSRecord[],
+  options: { batchSize?: number; maxRounds?: number } = {},
+): Promise<Deliveries> {
+  const batchSize = options.batchSize ?? 10;
+  const failedPerRound: string[][] = [];
+  let pending = [...messages];
+  for (let round = 0; round < (options.maxRounds ?? 5) && pending.length > 0; round++) {
+    const failed: string[] = [];
+    for (let i = 0; i < pending.length; i += batchSize) {
+      const { batchItemFailures } = await handler({ Records: pending.slice(i, i + batchSize) });
+      failed.push(...batchItemFailures.map((f) => f.itemIdentifier));
+    }
+    failedPerRound.push(failed);
+    pending = pending.filter((m) => failed.includes(m.messageId));
+  }
+  return { failedPerRound };
+}
