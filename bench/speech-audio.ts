@@ -1,14 +1,15 @@
 /**
- * Recordings for the speech benchmark: sentences spoken by espeak-ng between pauses of varying length,
- * built once with the test helpers and cached in the system's temp folder.
+ * Recordings for the speech benchmark: sentences spoken by espeak-ng (committed fixtures in
+ * `test/fixtures/speech/sentences/`) between pauses of varying length, built with the test helpers.
  */
 import { createWriteStream, existsSync } from 'node:fs';
 import { rename } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { compose, gaussianNoise, type Part, readWavSamples, soxWav } from '../test/support/spoken-audio.ts';
+import { compose, gaussianNoise, type Part, readWavSamples, wavOf } from '../test/support/spoken-audio.ts';
 
-const SENTENCES = [
+/** The benchmark's sentences; `scripts/fixtures/make-speech-fixtures.ts` records each one. */
+export const SENTENCES = [
   'The weather today is warm and sunny.',
   'Please send the report to the office before noon.',
   'Our train leaves from platform nine at seven thirty.',
@@ -48,7 +49,7 @@ export async function benchRecordings(count: number, rate = 16000): Promise<Benc
     const parts: Part[] = [{ silence: 0.5 + uniform() }];
     for (const say of order.slice(0, 10)) parts.push({ say }, { silence: 0.4 + 2.1 * uniform() });
     const audio = await compose(parts, i % 4 === 3 ? { noiseRms: 0.01 } : {});
-    const wav = await soxWav(audio, ['-r', String(rate), '-b', '16']);
+    const wav = wavOf(audio, { rate });
     recordings.push({
       name: `speech-${i}@${rate / 1000}k`,
       wav,

@@ -5,7 +5,7 @@ import type { HttpHandler } from '../../functions/core/adapters/lambda-http.ts';
 import { bundleFunction } from '../../scripts/bundle.ts';
 import { httpApiEvent, lambdaContext } from '../support/api-gateway-event.ts';
 import { type SileroRepository, sileroRepository } from '../support/silero-model.ts';
-import { compose, soxWav } from '../support/spoken-audio.ts';
+import { compose, SCRIPTS, wavOf } from '../support/spoken-audio.ts';
 
 describe.each([
   ['the TypeScript source', 'source'],
@@ -29,8 +29,8 @@ describe.each([
     } else {
       ({ handler } = await import('../../functions/speech/handler.ts'));
     }
-    const audio = await compose([{ silence: 0.8 }, { say: 'Call me back after lunch.' }, { silence: 0.8 }]);
-    wav = await soxWav(audio, ['-r', '8000', '-b', '16']);
+    // One sentence between 0.8 s silences.
+    wav = wavOf(await compose(SCRIPTS['call-back']), { rate: 8000 });
   });
 
   afterAll(async () => {

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { speechVadTask } from '../../functions/speech/task.ts';
 import { readJson, startTestServer, type TestServer } from '../support/http-server.ts';
 import { type SileroRepository, sileroRepository } from '../support/silero-model.ts';
-import { compose, encodeAudio, type SpokenAudio, soxWav } from '../support/spoken-audio.ts';
+import { compose, encodedFixture, SCRIPTS, type SpokenAudio, wavOf } from '../support/spoken-audio.ts';
 import { pcmData, wavBytes } from '../support/wav-bytes.ts';
 
 const MAX_BODY = 2 * 1024 * 1024;
@@ -21,15 +21,10 @@ describe('POST /v1/speech/vad', () => {
       store: repo.store,
       maxBodyBytes: MAX_BODY,
     });
-    audio = await compose([
-      { silence: 1 },
-      { say: 'Good morning and welcome to the meeting.' },
-      { silence: 1.5 },
-      { say: 'Let us begin with the first item.' },
-      { silence: 0.8 },
-    ]);
+    // Two sentences, 1 s in, 1.5 s apart, 0.8 s of silence after.
+    audio = await compose(SCRIPTS.meeting);
     truth = audio.truth;
-    wav = await soxWav(audio, ['-r', '16000', '-b', '16']);
+    wav = wavOf(audio, { rate: 16000 });
   });
 
   afterAll(async () => {
@@ -80,7 +75,7 @@ describe('POST /v1/speech/vad', () => {
     ['audio/mpeg', 'mp3'],
     ['audio/ogg', 'opus'],
   ] as const)('finds the two sentences in a raw %s body', async (contentType, format) => {
-    const bytes = await encodeAudio(audio, format, 16000);
+    const bytes = await encodedFixture('meeting', format, 16000);
 
     const response = await post(bytes, contentType);
 

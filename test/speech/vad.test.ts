@@ -5,27 +5,13 @@ import { openFileByteSource } from '../../functions/speech/byte-source.ts';
 import { decodeAudio } from '../../functions/speech/decode-audio.ts';
 import type { SileroVad, VadResult } from '../../functions/speech/vad.ts';
 import { type SileroRepository, sileroRepository } from '../support/silero-model.ts';
-import { compose, encodeAudio, type SpokenAudio, soxWav } from '../support/spoken-audio.ts';
+import { compose, encodedFixture, SCRIPTS, type SpokenAudio, wavOf } from '../support/spoken-audio.ts';
 
 /** How far a segment boundary may lie from where the speech was placed. */
 const TOLERANCE_S = 0.25;
 
-const SENTENCES = [
-  'The weather today is warm and sunny.',
-  'Please send the report to the office before noon.',
-  'Our train leaves from platform nine at seven thirty.',
-];
-
 /** Three sentences between silences of 1.2, 1.5, 2 and 1 seconds. */
-const SCRIPT = [
-  { silence: 1.2 },
-  { say: SENTENCES[0] as string },
-  { silence: 1.5 },
-  { say: SENTENCES[1] as string },
-  { silence: 2 },
-  { say: SENTENCES[2] as string },
-  { silence: 1 },
-];
+const SCRIPT = SCRIPTS['three-sentences'];
 
 function expectSegmentsAtTruth(result: VadResult, audio: SpokenAudio): void {
   expect(result.segments).toHaveLength(audio.truth.length);
@@ -62,7 +48,7 @@ describe('Silero VAD on spoken sentences', () => {
   it.each([8000, 16000, 22050, 44100])(
     'finds each sentence within 0.25 s in 16-bit audio at %i Hz',
     async (rate) => {
-      const wav = await soxWav(clean, ['-r', String(rate), '-b', '16']);
+      const wav = wavOf(clean, { rate });
 
       const result = await fp32.detect((await decodeAudio(wav)).samples);
 
@@ -76,7 +62,7 @@ describe('Silero VAD on spoken sentences', () => {
   it.each([8000, 16000, 22050, 44100])(
     'finds each sentence within 0.25 s over white noise at %i Hz',
     async (rate) => {
-      const wav = await soxWav(noisy, ['-r', String(rate), '-b', '16']);
+      const wav = wavOf(noisy, { rate });
 
       const result = await fp32.detect((await decodeAudio(wav)).samples);
 
@@ -87,7 +73,7 @@ describe('Silero VAD on spoken sentences', () => {
   it.each([16000, 22050, 44100])(
     'finds each sentence within 0.25 s with the fp16 variant at %i Hz',
     async (rate) => {
-      const wav = await soxWav(clean, ['-r', String(rate), '-b', '16']);
+      const wav = wavOf(clean, { rate });
 
       const result = await fp16.detect((await decodeAudio(wav)).samples);
 
@@ -102,7 +88,7 @@ describe('Silero VAD on spoken sentences', () => {
     ['MP3', 'mp3', 16000],
     ['Ogg Opus', 'opus', 16000],
   ] as const)('finds each sentence within 0.25 s in %s (%s from %i Hz)', async (_label, format, rate) => {
-    const bytes = await encodeAudio(clean, format, rate);
+    const bytes = await encodedFixture('three-sentences', format, rate);
 
     const audio = await decodeAudio(bytes);
     const result = await fp32.detect(audio.samples);
@@ -121,7 +107,7 @@ describe('Silero VAD on spoken sentences', () => {
     ['loud white noise', 0.2, 44100],
   ])('finds no speech in %s (%s RMS) at %i Hz', async (_label, noiseRms, rate) => {
     const audio = await compose([{ silence: 6 }], { noiseRms });
-    const wav = await soxWav(audio, ['-r', String(rate), '-b', '16']);
+    const wav = wavOf(audio, { rate });
 
     const [a, b] = await Promise.all([
       fp32.detect((await decodeAudio(wav)).samples),
@@ -137,23 +123,21 @@ describe('Silero VAD on spoken sentences', () => {
     let reference: VadResult;
 
     beforeAll(async () => {
-      reference = await fp32.detect(
-        (await decodeAudio(await soxWav(clean, ['-r', '16000', '-b', '16']))).samples,
-      );
+      reference = await fp32.detect((await decodeAudio(wavOf(clean, { rate: 16000 }))).samples);
     });
 
     it.each([
-      ['8-bit unsigned', ['-b', '8', '-e', 'unsigned-integer']],
-      ['24-bit (WAVE_FORMAT_EXTENSIBLE)', ['-b', '24']],
-      ['32-bit integer (WAVE_FORMAT_EXTENSIBLE)', ['-b', '32', '-e', 'signed-integer']],
-      ['32-bit float', ['-b', '32', '-e', 'floating-point']],
-      ['64-bit float', ['-b', '64', '-e', 'floating-point']],
-      ['16-bit stereo', ['-b', '16', '-c', '2']],
-      ['24-bit three channels', ['-b', '24', '-c', '3']],
-      ['G.711 mu-law', ['-e', 'mu-law']],
-      ['G.711 A-law', ['-e', 'a-law']],
-    ])('gives the segments of 16-bit mono for %s', async (_label, args) => {
-      const wav = await soxWav(clean, ['-r', '16000', ...args]);
+      ['8-bit unsigned', { bits: 8 }],
+      ['24-bit (WAVE_FORMAT_EXTENSIBLE)', { bits: 24 }],
+      ['32-bit integer (WAVE_FORMAT_EXTENSIBLE)', { bits: 32 }],
+      ['32-bit float', { encoding: 'float', bits: 32 }],
+      ['64-bit float', { encoding: 'float', bits: 64 }],
+      ['16-bit stereo', { channels: 2 }],
+      ['24-bit three channels', { bits: 24, channels: 3 }],
+      ['G.711 mu-law', { encoding: 'mu-law' }],
+      ['G.711 A-law', { encoding: 'a-law' }],
+    ] as const)('gives the segments of 16-bit mono for %s', async (_label, format) => {
+      const wav = wavOf(clean, { rate: 16000, ...format });
 
       const result = await fp32.detect((await decodeAudio(wav)).samples);
 
@@ -169,13 +153,13 @@ describe('Silero VAD on spoken sentences', () => {
   });
 
   it('answers a batch of files at several rates as it answers each alone', async () => {
-    const short = await compose([{ silence: 0.5 }, { say: SENTENCES[0] as string }, { silence: 0.7 }]);
+    const short = await compose([{ silence: 0.5 }, SCRIPT[1], { silence: 0.7 }]);
     const files = await Promise.all([
-      soxWav(clean, ['-r', '16000', '-b', '16']),
-      soxWav(short, ['-r', '16000', '-b', '16']),
-      soxWav(noisy, ['-r', '44100', '-b', '16']),
-      soxWav(clean, ['-r', '8000', '-b', '16']),
-      soxWav(short, ['-r', '8000', '-b', '16']),
+      wavOf(clean, { rate: 16000 }),
+      wavOf(short, { rate: 16000 }),
+      wavOf(noisy, { rate: 44100 }),
+      wavOf(clean, { rate: 8000 }),
+      wavOf(short, { rate: 8000 }),
     ]);
 
     const batch = await fp32.detectBatch(
@@ -198,7 +182,7 @@ describe('Silero VAD on spoken sentences', () => {
   });
 
   it('streams a file from disk with the same result as from memory', async () => {
-    const wav = await soxWav(clean, ['-r', '44100', '-b', '24', '-c', '2']);
+    const wav = wavOf(clean, { rate: 44100, bits: 24, channels: 2 });
     const path = join(repo.cacheDir, '..', 'clean-44k.wav');
     await writeFile(path, wav);
     const file = openFileByteSource(path);
