@@ -59,13 +59,16 @@ export function maxUploadBytesFromEnv(env: NodeJS.ProcessEnv = process.env): num
  * `results/<task>/<key>.json`, or `errors/<task>/<key>.json` for a file that can never be processed.
  *
  * Idempotent: a result records the source's ETag and version, so a second delivery of the same version is
- * skipped while a newer version is processed again. Permanent failures are written and acknowledged;
+ * skipped while a newer version is processed again, and a delivery that arrives while the same version is
+ * being processed in this process waits for that one. Permanent failures are written and acknowledged;
  * transient ones throw {@link TransientUploadError} so the queue retries them.
  */
 export class UploadProcessor {
   private readonly service: InferenceService;
   private readonly s3: S3Client;
   private readonly maxObjectBytes: number;
+  /** The processing under way of each object version the event names, by bucket, key, version and ETag. */
+  private readonly running = new Map<string, Promise<UploadOutcome>>();
 
   constructor(options: UploadProcessorOptions) {
     this.service = options.service;
@@ -77,7 +80,28 @@ export class UploadProcessor {
   async process(object: UploadedObject): Promise<UploadOutcome> {
     const incoming = parseIncomingKey(object.key);
     if (!incoming) return { status: 'ignored', reason: 'not under incoming/<task>/' };
-    return this.transient(`processing ${object.key}`, () => this.processIncoming(object, incoming));
+    // The result check cannot see a result that is still being computed, so a duplicate event handled at
+    // the same time would run the model and write the result twice: it joins the run under way instead.
+    // An event with neither ETag nor version (a copy) could name newer content, so it always runs.
+    const etag = strip(object.etag);
+    const identity =
+      etag || object.versionId
+        ? JSON.stringify([object.bucket, object.key, object.versionId ?? '', etag ?? ''])
+        : undefined;
+    const running = identity === undefined ? undefined : this.running.get(identity);
+    if (running) {
+      return running.then((outcome) =>
+        outcome.status === 'processed' ? { status: 'duplicate', resultKey: outcome.resultKey } : outcome,
+      );
+    }
+    const run = this.transient(`processing ${object.key}`, () => this.processIncoming(object, incoming));
+    if (identity === undefined) return run;
+    this.running.set(identity, run);
+    try {
+      return await run;
+    } finally {
+      this.running.delete(identity);
+    }
   }
 
   private async processIncoming(object: UploadedObject, incoming: IncomingKey): Promise<UploadOutcome> {
