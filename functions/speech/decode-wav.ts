@@ -211,6 +211,14 @@ export function wavSampleSource(source: ByteSource, format: WavFormat): SampleSo
 
 type Convert = (v: DataView, frames: number, channels: number, out: Float32Array, at: number) => void;
 
+/**
+ * A NaN or infinite float sample would flow through resampling into the model and come out as a NaN
+ * probability (`null` in JSON): such a file is refused instead. One check a frame, on the channels' mix.
+ */
+function notFinite(): never {
+  fail('a float sample is not a finite number (NaN or infinity)');
+}
+
 /** One loop per storage format, so the per-sample path has no branch on the format. */
 function converter(format: WavFormat): Convert {
   const { encoding, bitsPerSample } = format;
@@ -219,6 +227,7 @@ function converter(format: WavFormat): Convert {
       for (let f = 0, p = 0; f < frames; f++) {
         let sum = 0;
         for (let c = 0; c < channels; c++, p += 4) sum += v.getFloat32(p, true);
+        if (!Number.isFinite(sum)) notFinite();
         out[at + f] = sum / channels;
       }
     };
@@ -228,7 +237,10 @@ function converter(format: WavFormat): Convert {
       for (let f = 0, p = 0; f < frames; f++) {
         let sum = 0;
         for (let c = 0; c < channels; c++, p += 8) sum += v.getFloat64(p, true);
-        out[at + f] = sum / channels;
+        // A finite double beyond float32's range would still become infinity in the output.
+        const sample = Math.fround(sum / channels);
+        if (!Number.isFinite(sample)) notFinite();
+        out[at + f] = sample;
       }
     };
   }
