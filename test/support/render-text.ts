@@ -1,4 +1,13 @@
+import { fileURLToPath } from 'node:url';
 import sharp from 'sharp';
+
+/**
+ * The fontconfig file that lists only DejaVu from the npm package dejavu-fonts-ttf: text renders the same
+ * everywhere and needs no system font. fontconfig reads the variable when librsvg first draws text, which
+ * is after this module is evaluated, so setting it here (not before importing sharp) is enough.
+ */
+export const FONTS_CONF = fileURLToPath(new URL('fonts/fonts.conf', import.meta.url));
+process.env.FONTCONFIG_FILE = FONTS_CONF;
 
 /** One line of text to draw: its content, font size in pixels and baseline position. */
 export interface TextLine {
@@ -16,7 +25,7 @@ export interface RenderOptions {
   readonly format?: 'png' | 'jpeg' | 'webp';
   /** Clockwise rotation applied to the whole page after drawing. */
   readonly rotate?: 0 | 90 | 180 | 270;
-  /** DejaVu Sans is what the CI image installs (`fonts-dejavu-core`); the generic family is the fallback. */
+  /** Default DejaVu Sans; `fonts.conf` knows only the DejaVu families, so another name falls back to one of them. */
   readonly fontFamily?: string;
 }
 
