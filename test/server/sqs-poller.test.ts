@@ -7,6 +7,7 @@ import { type DeleteMessageBatchCommand, type Message, ReceiveMessageCommand } f
 import type { SQSEvent } from 'aws-lambda';
 import { describe, expect, it } from 'vitest';
 import { type SqsSender, sqsRecord, startSqsPoller } from '../../functions/server/sqs-poller.ts';
+import { hamText, spamText, startTextUploads } from '../core/uploads/text-upload-fixture.ts';
 
 const QUEUE_URL = 'https://sqs.eu-west-1.amazonaws.com/123456789012/inferlet-image-uploads';
 
@@ -138,6 +139,38 @@ describe('the upload queue poller', () => {
     await poller.stop();
 
     expect(queue.deleted).toEqual(['m1']);
+  });
+
+  it('deletes the processed messages of a batch and leaves a malformed one in flight, with the real handler', async () => {
+    const uploads = await startTextUploads();
+    try {
+      const queue = new FakeQueue();
+      const good = [
+        await uploads.put('polled-1.txt', spamText(1)),
+        await uploads.put('polled-2.txt', hamText(2)),
+      ];
+      queue.put(JSON.stringify({ Records: [good[0]] }));
+      queue.put(JSON.stringify({ Records: [{ eventName: 'ObjectCreated:Put' }] }));
+      queue.put(JSON.stringify({ Records: [good[1]] }));
+      const poller = startSqsPoller({
+        client: queue,
+        queueUrls: [QUEUE_URL],
+        batchSize: 10,
+        handler: uploads.handler(2),
+      });
+
+      await until(() => queue.deleted.length === 2);
+      await poller.stop();
+
+      expect(queue.deleted).toEqual(['m1', 'm3']);
+      expect([...queue.inFlight.values()].map((m) => m.MessageId)).toEqual(['m2']);
+      expect(await uploads.keys('results/text/polled-')).toEqual([
+        'results/text/polled-1.txt.json',
+        'results/text/polled-2.txt.json',
+      ]);
+    } finally {
+      await uploads.close();
+    }
   });
 
   it('hands the handler Lambda-shaped records with the queue ARN and region from the queue URL', () => {
