@@ -119,6 +119,8 @@ function readJsonLines(source: string, limits: TextLimits): TextRequest {
     const id = record.id;
     lines.push(typeof id === 'string' || typeof id === 'number' ? { line: i + 1, id } : { line: i + 1 });
   }
+  // As an empty text/plain body or an empty "texts" array is refused, so is a file with no text in it.
+  if (texts.length === 0) throw new InvalidInputError('no texts: every line is blank');
   return { texts, explainTokens: 0, lines };
 }
 
