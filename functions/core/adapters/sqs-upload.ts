@@ -106,12 +106,12 @@ const quietLogger = { debug: () => undefined, warn: () => undefined, error: () =
  * {@link UploadMessageSchema} and its S3 objects are processed, at most `concurrency` messages at once.
  * A record reported in `batchItemFailures` returns to the queue alone, its neighbours are acknowledged:
  *
- * | message                                         | outcome                                           |
- * | ----------------------------------------------- | ------------------------------------------------- |
- * | S3 objects processed, or written to `errors/`   | acknowledged                                      |
- * | S3's `s3:TestEvent`; records other than created | acknowledged, nothing done                        |
- * | a failure a retry may cure (S3 5xx, model load) | item failure: delivered again                     |
- * | malformed (not JSON, not an S3 event, bad key)  | item failure: to the dead-letter queue after its receives |
+ * | message                                         | outcome                                    |
+ * | ----------------------------------------------- | ------------------------------------------ |
+ * | S3 objects processed, or written to `errors/`   | acknowledged                               |
+ * | S3's `s3:TestEvent`; records other than created | acknowledged, nothing done                 |
+ * | a failure a retry may cure (S3 5xx, model load) | item failure: delivered again              |
+ * | malformed (not JSON, not an S3 event, bad key)  | item failure: the DLQ after its receives   |
  *
  * A message names objects that are skipped once they have a result, so a redelivery does no work twice.
  *
