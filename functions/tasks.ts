@@ -1,3 +1,4 @@
+import { loadSettings, servedTaskNames } from './core/config/env.ts';
 import type { ServedTask } from './core/inference-service.ts';
 import { taskModelFromEnv } from './core/tasks/served-model.ts';
 import type { TaskDefinition } from './core/tasks/types.ts';
@@ -21,15 +22,11 @@ export function taskDefinition(name: string): TaskDefinition {
 }
 
 /**
- * The tasks this process serves, from the environment:
+ * The tasks this process serves, from the settings ({@link loadSettings}):
  * `TASKS` (comma-separated task names; default all) and `MODEL_<TASK>` (e.g. `MODEL_IMAGE_OCR=ppocr-v4@1`).
  */
 export function servedTasksFromEnv(env: NodeJS.ProcessEnv = process.env): ServedTask[] {
-  const names = (env.TASKS ?? Object.keys(SUPPORTED_TASKS).join(','))
-    .split(',')
-    .map((s) => s.trim())
-    .filter(Boolean);
-  return names.map((name) => {
+  return servedTaskNames(loadSettings(env)).map((name) => {
     const definition = taskDefinition(name);
     return { definition, model: taskModelFromEnv(definition, env) };
   });

@@ -13,6 +13,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
+import { loadSettingsOrExit } from '../functions/core/config/env.ts';
 import { createModelStore } from '../functions/core/model-store/store.ts';
 import { textClassifyTask } from '../functions/text/task.ts';
 import { formatReport } from './text/classification-report.ts';
@@ -20,6 +21,7 @@ import { type LabelledText, readLabelledFile } from './text/dataset.ts';
 import { evaluateServedModel, publishEvaluationMetrics } from './text/evaluate-model.ts';
 import { readSpamAssassin, type Split } from './text/spam-assassin.ts';
 
+const settings = loadSettingsOrExit('eval');
 const { values } = parseArgs({
   options: {
     task: { type: 'string' },
@@ -61,7 +63,7 @@ const cacheDir = await mkdtemp(join(tmpdir(), 'inferlet-eval-'));
 try {
   const store = createModelStore({
     ...(values.repository ? { repository: values.repository } : {}),
-    cacheDir: process.env.MODEL_CACHE_DIR || cacheDir,
+    cacheDir: settings.MODEL_CACHE_DIR ?? cacheDir,
   });
   const evaluation = await evaluateServedModel(
     store,

@@ -14,6 +14,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
+import { loadSettingsOrExit } from '../functions/core/config/env.ts';
 import { createModelStore } from '../functions/core/model-store/store.ts';
 import { DEFAULT_FEATURIZER, type FeaturizerSettings } from '../functions/text/featurizer.ts';
 import { SPAM_RECIPE } from './models/text.ts';
@@ -29,6 +30,8 @@ import {
   writeTextClassifier,
 } from './text/train-classifier.ts';
 
+// The model store and sessions read MODEL_TIER, INFERENCE_THREADS, ...: refuse a bad one before training.
+loadSettingsOrExit('train-text');
 const { values } = parseArgs({
   options: {
     data: { type: 'string' },

@@ -2,12 +2,25 @@
  * Structured JSON logs on stderr (stdout carries EMF metrics). Never pass a request payload here:
  * log sizes, types and ids, not content.
  */
+import { readSetting } from './config/env.ts';
+
 const LEVELS = { debug: 10, info: 20, warn: 30, error: 40, silent: 100 } as const;
 type Level = Exclude<keyof typeof LEVELS, 'silent'>;
 
+let lastLevel: { raw: string | undefined; threshold: number } | undefined;
+
 function threshold(): number {
-  const wanted = (process.env.LOG_LEVEL ?? 'info').toLowerCase();
-  return wanted in LEVELS ? LEVELS[wanted as keyof typeof LEVELS] : LEVELS.info;
+  const raw = process.env.LOG_LEVEL;
+  if (lastLevel !== undefined && lastLevel.raw === raw) return lastLevel.threshold;
+  let level: keyof typeof LEVELS;
+  try {
+    level = readSetting('LOG_LEVEL');
+  } catch {
+    // A logger must not throw; the entry point's loadSettings() has refused the value already.
+    level = 'info';
+  }
+  lastLevel = { raw, threshold: LEVELS[level] };
+  return lastLevel.threshold;
 }
 
 function write(level: Level, message: string, fields?: Record<string, unknown>): void {

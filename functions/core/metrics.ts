@@ -1,4 +1,5 @@
 import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
+import { loadSettings } from './config/env.ts';
 import type { StageTimings } from './timings.ts';
 
 /** What one inference reports to CloudWatch. */
@@ -31,8 +32,8 @@ export interface InferenceRecord {
  */
 export class InferenceMetrics {
   constructor(
-    private readonly namespace = process.env.POWERTOOLS_METRICS_NAMESPACE ?? 'Inferlet',
-    private readonly service = process.env.POWERTOOLS_SERVICE_NAME ?? 'inferlet',
+    private readonly namespace = loadSettings().POWERTOOLS_METRICS_NAMESPACE,
+    private readonly service = loadSettings().POWERTOOLS_SERVICE_NAME,
   ) {}
 
   /** Publishes the metrics of one inference. */

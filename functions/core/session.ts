@@ -1,5 +1,6 @@
 import { availableParallelism } from 'node:os';
 import * as ort from 'onnxruntime-node';
+import { loadSettings } from './config/env.ts';
 
 /** Execution providers Inferlet knows how to ask onnxruntime for. */
 export type ExecutionProvider = 'cpu' | 'cuda';
@@ -14,15 +15,11 @@ export interface SessionConfig {
 
 /** Reads the session configuration from the environment (`INFERENCE_THREADS`, `EXECUTION_PROVIDER`). */
 export function sessionConfigFromEnv(env: NodeJS.ProcessEnv = process.env): SessionConfig {
-  const threads = Number.parseInt(env.INFERENCE_THREADS ?? '', 10);
-  const provider = (env.EXECUTION_PROVIDER ?? 'cpu').toLowerCase();
-  if (provider !== 'cpu' && provider !== 'cuda') {
-    throw new Error(`EXECUTION_PROVIDER must be "cpu" or "cuda", got "${provider}"`);
-  }
+  const settings = loadSettings(env);
   return {
     // onnxruntime sizes its pool from the host's cores, not from the share a Lambda or container gets.
-    intraOpThreads: Number.isFinite(threads) && threads > 0 ? threads : availableParallelism(),
-    executionProvider: provider,
+    intraOpThreads: settings.INFERENCE_THREADS ?? availableParallelism(),
+    executionProvider: settings.EXECUTION_PROVIDER,
   };
 }
 

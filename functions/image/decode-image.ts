@@ -1,4 +1,5 @@
 import sharp from 'sharp';
+import { loadSettings } from '../core/config/env.ts';
 import { PayloadTooLargeError, UndecodableContentError, UnsupportedMediaTypeError } from '../core/errors.ts';
 
 /** An image decoded to 8-bit RGB, row-major, three bytes a pixel, upright (EXIF orientation applied). */
@@ -15,12 +16,9 @@ export interface DecodeImageOptions {
   readonly maxPixels?: number;
 }
 
-const DEFAULT_MAX_PIXELS = 40_000_000;
-
-/** The pixel limit from `OCR_MAX_PIXELS`, else 40 megapixels. */
+/** The pixel limit from `OCR_MAX_PIXELS` (default 40 megapixels; see `functions/core/config/env.ts`). */
 export function maxPixelsFromEnv(env: NodeJS.ProcessEnv = process.env): number {
-  const value = Number.parseInt(env.OCR_MAX_PIXELS ?? '', 10);
-  return Number.isFinite(value) && value > 0 ? value : DEFAULT_MAX_PIXELS;
+  return loadSettings(env).OCR_MAX_PIXELS;
 }
 
 function startsWith(bytes: Uint8Array, signature: readonly number[], at = 0): boolean {

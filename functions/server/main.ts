@@ -3,13 +3,16 @@
  * the embedded default: an S3 protocol server on loopback holding the model repository (bucket `models`)
  * and an uploads bucket whose `incoming/` objects are processed by the same upload handler as on Lambda.
  *
- * Env: PORT (8080), HOST (127.0.0.1), TASKS, MODEL_REPOSITORY (wins over the embedded bucket),
- * MODEL_CACHE_DIR, EMBEDDED_S3 (`off` to run without it), S3_PORT (4568), S3_DATA_DIR (.data/s3).
+ * Env (`functions/core/config/env.ts`): PORT (8080), HOST (127.0.0.1), TASKS, MODEL_REPOSITORY (wins over
+ * the embedded bucket), MODEL_CACHE_DIR, EMBEDDED_S3 (`off` to run without it), S3_PORT (4568), S3_DATA_DIR
+ * (.data/s3). A bad setting stops the process with status 1 before anything starts; so does any failure to
+ * start (s3rver, publishing the models, the port being taken).
  */
 import { resolve } from 'node:path';
 import { S3Client } from '@aws-sdk/client-s3';
 import { serve } from '@hono/node-server';
 import { createSqsUploadHandler } from '../core/adapters/sqs-upload.ts';
+import { loadSettingsOrExit } from '../core/config/env.ts';
 import { describeError, log } from '../core/log.ts';
 import { publishRepository } from '../core/model-store/publish.ts';
 import { createModelStore } from '../core/model-store/store.ts';
@@ -20,23 +23,23 @@ import { EMBEDDED_S3_CREDENTIALS, EMBEDDED_S3_REGION, startEmbeddedS3 } from './
 import { deliverLocalUploads } from './local-uploads.ts';
 import { pollUploadQueuesFromEnv } from './sqs-poller.ts';
 
-const env = process.env;
-const port = Number(env.PORT ?? 8080);
-const hostname = env.HOST ?? '127.0.0.1';
-const embedded = (env.EMBEDDED_S3 ?? 'on') !== 'off';
+// No process-wide uncaughtException or unhandledRejection handler: a failed start must end the process
+// (non-zero), not leave it up with nothing listening. Errors of one request are caught by the HTTP app.
+const settings = loadSettingsOrExit('inferlet');
+const port = settings.PORT;
+const hostname = settings.HOST;
+const dataDir = resolve(settings.S3_DATA_DIR);
 const MODELS_BUCKET = 'models';
 const UPLOADS_BUCKET = 'uploads';
 
-process.on('uncaughtException', (error) => log.error('uncaught exception', describeError(error)));
-process.on('unhandledRejection', (error) => log.error('unhandled rejection', describeError(error)));
-
-const s3 = embedded
-  ? await startEmbeddedS3({
-      directory: resolve(env.S3_DATA_DIR ?? '.data/s3'),
-      port: Number(env.S3_PORT ?? 4568),
-      buckets: [MODELS_BUCKET, UPLOADS_BUCKET],
-    })
-  : undefined;
+const s3 =
+  settings.EMBEDDED_S3 === 'on'
+    ? await startEmbeddedS3({
+        directory: dataDir,
+        port: settings.S3_PORT,
+        buckets: [MODELS_BUCKET, UPLOADS_BUCKET],
+      })
+    : undefined;
 const s3Client = s3
   ? new S3Client({
       endpoint: s3.endpoint,
@@ -48,7 +51,7 @@ const s3Client = s3
 
 // An explicit MODEL_REPOSITORY wins; otherwise the models are served through the real S3 path, from the
 // embedded bucket, published there from ./models (unchanged files are skipped).
-const useEmbeddedModels = s3Client !== undefined && !env.MODEL_REPOSITORY;
+const useEmbeddedModels = s3Client !== undefined && settings.MODEL_REPOSITORY === undefined;
 if (useEmbeddedModels) {
   await publishRepository({ from: resolve('models'), to: `s3://${MODELS_BUCKET}/`, client: s3Client });
 }
@@ -64,13 +67,18 @@ const server = serve({ fetch: app.fetch, port, hostname }, (info) => {
   lines.push(`  GET  ${base}/v2/health/ready   POST ${base}/v2/repository/index`);
   if (s3) {
     lines.push(
-      `Embedded S3 at ${s3.endpoint} (any access key; data in ${resolve(env.S3_DATA_DIR ?? '.data/s3')})`,
+      `Embedded S3 at ${s3.endpoint} (any access key; data in ${dataDir})`,
       `  buckets: ${MODELS_BUCKET} (model repository), ${UPLOADS_BUCKET} (incoming/<task>/ -> results/<task>/, errors/<task>/)`,
       `  try: curl -T scan.png ${s3.endpoint}/${UPLOADS_BUCKET}/incoming/image/scan.png`,
       `       curl ${s3.endpoint}/${UPLOADS_BUCKET}/results/image/scan.png.json`,
     );
   }
   process.stdout.write(`${lines.join('\n')}\n`);
+});
+// Listening fails asynchronously (EADDRINUSE, EACCES): stop s3rver and exit non-zero rather than stay up.
+server.once('error', (error) => {
+  log.error('server failed to start', describeError(error));
+  void stopAndExit(1);
 });
 void service.warm().then(() => log.info('ready', { ready: service.isReady() }));
 
@@ -87,14 +95,14 @@ if (s3 && s3Client) {
 // The GPU container consumes the upload queues it is given (UPLOAD_QUEUE_URLS).
 pollUploadQueuesFromEnv(service, s3Client);
 
+/** Closes the server and s3rver, then exits with `code`; exits anyway after 5 s. */
+async function stopAndExit(code: number): Promise<never> {
+  setTimeout(() => process.exit(code), 5000).unref();
+  await new Promise<void>((done) => server.close(() => done()));
+  await s3?.stop();
+  process.exit(code);
+}
+
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  process.once(signal, () => {
-    const stop = async () => {
-      await new Promise<void>((done) => server.close(() => done()));
-      await s3?.stop();
-      process.exit(0);
-    };
-    void stop();
-    setTimeout(() => process.exit(0), 5000).unref();
-  });
+  process.once(signal, () => void stopAndExit(0));
 }

@@ -15,6 +15,7 @@ import {
 } from '@aws-sdk/client-sqs';
 import type { SQSRecord } from 'aws-lambda';
 import { createSqsUploadHandler, type UploadHandler } from '../core/adapters/sqs-upload.ts';
+import { loadSettings } from '../core/config/env.ts';
 import type { InferenceService } from '../core/inference-service.ts';
 import { describeError, log } from '../core/log.ts';
 import { UploadProcessor } from '../core/uploads/upload-processor.ts';
@@ -125,13 +126,11 @@ export function pollUploadQueuesFromEnv(
   s3Client: S3Client | undefined,
   env: NodeJS.ProcessEnv = process.env,
 ): SqsPoller | undefined {
-  const queueUrls = (env.UPLOAD_QUEUE_URLS ?? '')
-    .split(',')
-    .map((url) => url.trim())
-    .filter(Boolean);
+  const settings = loadSettings(env);
+  const queueUrls = settings.UPLOAD_QUEUE_URLS;
   if (queueUrls.length === 0) return undefined;
   const processor = new UploadProcessor({ service, s3: s3Client ?? new S3Client({}) });
-  const handler = createSqsUploadHandler(processor, Number(env.UPLOAD_CONCURRENCY ?? 1));
+  const handler = createSqsUploadHandler(processor, settings.UPLOAD_CONCURRENCY);
   const poller = startSqsPoller({ client: new SQSClient({}), queueUrls, handler });
   log.info('consuming upload queues', { queues: queueUrls.length });
   for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => void poller.stop());

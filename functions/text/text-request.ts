@@ -3,6 +3,7 @@
  * `text/plain` body (one text), an NDJSON body, or an uploaded `.txt` (one text) or `.jsonl` file (one text
  * per line). Limits are checked here, before any featurisation.
  */
+import { loadSettings } from '../core/config/env.ts';
 import {
   InvalidInputError,
   PayloadTooLargeError,
@@ -33,19 +34,13 @@ export const DEFAULT_TEXT_LIMITS: TextLimits = Object.freeze({
 export const DEFAULT_EXPLAIN_TOKENS = 10;
 const MAX_EXPLAIN_TOKENS = 1000;
 
-/** Reads `TEXT_MAX_TEXTS`, `TEXT_MAX_CHARS` and `TEXT_MAX_FILE_TEXTS`; a bad value fails loudly. */
+/** `TEXT_MAX_TEXTS`, `TEXT_MAX_CHARS` and `TEXT_MAX_FILE_TEXTS` from the settings; a bad value fails loudly. */
 export function textLimitsFromEnv(env: NodeJS.ProcessEnv = process.env): TextLimits {
-  const read = (name: string, fallback: number) => {
-    const raw = env[name];
-    if (raw === undefined || raw === '') return fallback;
-    const value = Number(raw);
-    if (!Number.isInteger(value) || value <= 0) throw new Error(`${name} must be a positive integer`);
-    return value;
-  };
+  const settings = loadSettings(env);
   return {
-    maxTexts: read('TEXT_MAX_TEXTS', DEFAULT_TEXT_LIMITS.maxTexts),
-    maxChars: read('TEXT_MAX_CHARS', DEFAULT_TEXT_LIMITS.maxChars),
-    maxFileTexts: read('TEXT_MAX_FILE_TEXTS', DEFAULT_TEXT_LIMITS.maxFileTexts),
+    maxTexts: settings.TEXT_MAX_TEXTS,
+    maxChars: settings.TEXT_MAX_CHARS,
+    maxFileTexts: settings.TEXT_MAX_FILE_TEXTS,
   };
 }
 

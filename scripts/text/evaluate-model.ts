@@ -1,5 +1,6 @@
 /** Evaluates a text classifier of a model repository as it is served: model store, featuriser, onnxruntime. */
 import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
+import { loadSettings } from '../../functions/core/config/env.ts';
 import type { ModelStore } from '../../functions/core/model-store/types.ts';
 import type { ModelRef } from '../../functions/core/tasks/types.ts';
 import { TextClassifier } from '../../functions/text/text-classifier.ts';
@@ -50,8 +51,7 @@ export async function evaluateServedModel(
  * `Examples`; and one `F1` per class with a `label` dimension more.
  */
 export function publishEvaluationMetrics(task: string, evaluation: ServedEvaluation): void {
-  const namespace = process.env.POWERTOOLS_METRICS_NAMESPACE ?? 'Inferlet';
-  const serviceName = process.env.POWERTOOLS_SERVICE_NAME ?? 'inferlet';
+  const { POWERTOOLS_METRICS_NAMESPACE: namespace, POWERTOOLS_SERVICE_NAME: serviceName } = loadSettings();
   const { model, report } = evaluation;
   const dimensions = { task, model: `${model.name}@${model.version}`, variant: model.variant };
   const metrics = new Metrics({ namespace, serviceName });

@@ -10,6 +10,7 @@ import { SqsRecordSchema } from '@aws-lambda-powertools/parser/schemas/sqs';
 import { S3Client } from '@aws-sdk/client-s3';
 import type { SQSBatchResponse, SQSEvent } from 'aws-lambda';
 import { z } from 'zod';
+import { loadSettings } from '../config/env.ts';
 import { describeError, log } from '../log.ts';
 import { createRuntime } from '../runtime.ts';
 import { taskModelFromEnv } from '../tasks/served-model.ts';
@@ -168,5 +169,5 @@ export function createTaskUploadHandler(definition: TaskDefinition): UploadHandl
   const { service } = createRuntime({ tasks: [{ definition, model: taskModelFromEnv(definition) }] });
   void service.warm();
   const processor = new UploadProcessor({ service, s3: new S3Client({}) });
-  return createSqsUploadHandler(processor, Number(process.env.UPLOAD_CONCURRENCY ?? 1));
+  return createSqsUploadHandler(processor, loadSettings().UPLOAD_CONCURRENCY);
 }

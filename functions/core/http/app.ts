@@ -1,5 +1,6 @@
 import { Hono } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
+import { loadSettings } from '../config/env.ts';
 import { InferletError, PayloadTooLargeError, toHttpError } from '../errors.ts';
 import type { InferenceService } from '../inference-service.ts';
 import { describeError, log } from '../log.ts';
@@ -16,12 +17,9 @@ export interface HttpAppOptions {
   readonly maxBodyBytes?: number;
 }
 
-/** Reads `MAX_BODY_BYTES`, failing loudly on a value that is not a positive integer. */
+/** `MAX_BODY_BYTES` from the settings, failing loudly on a value that is not a positive integer. */
 export function maxBodyBytesFromEnv(env: NodeJS.ProcessEnv = process.env): number {
-  if (env.MAX_BODY_BYTES === undefined) return DEFAULT_MAX_BODY_BYTES;
-  const value = Number(env.MAX_BODY_BYTES);
-  if (!Number.isInteger(value) || value <= 0) throw new Error('MAX_BODY_BYTES must be a positive integer');
-  return value;
+  return loadSettings(env).MAX_BODY_BYTES;
 }
 
 /**

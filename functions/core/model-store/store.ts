@@ -1,8 +1,7 @@
 import { stat } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { InferenceSession } from 'onnxruntime-node';
+import { DEFAULT_MODEL_REPOSITORY, defaultModelCacheDir, loadSettings } from '../config/env.ts';
 import { ChecksumMismatchError, InvalidInputError, ModelNotFoundError } from '../errors.ts';
 import { createSession, type SessionConfig } from '../session.ts';
 import { DiskCache, mismatchMessage } from './disk-cache.ts';
@@ -47,12 +46,16 @@ export interface RepositoryModelStoreOptions {
  * ```
  */
 export function createModelStore(options: ModelStoreOptions = {}, env = process.env): ModelStore {
-  const repository = openRepository(options.repository ?? (env.MODEL_REPOSITORY || 'models'), {
-    ...(options.s3Client && { s3Client: options.s3Client }),
-    ...(options.listPageSize !== undefined && { listPageSize: options.listPageSize }),
-  });
-  const cache = new DiskCache(options.cacheDir ?? (env.MODEL_CACHE_DIR || join(tmpdir(), 'inferlet-models')));
-  const tier = options.tier ?? (env.MODEL_TIER || undefined);
+  const settings = loadSettings(env);
+  const repository = openRepository(
+    options.repository ?? settings.MODEL_REPOSITORY ?? DEFAULT_MODEL_REPOSITORY,
+    {
+      ...(options.s3Client && { s3Client: options.s3Client }),
+      ...(options.listPageSize !== undefined && { listPageSize: options.listPageSize }),
+    },
+  );
+  const cache = new DiskCache(options.cacheDir ?? settings.MODEL_CACHE_DIR ?? defaultModelCacheDir());
+  const tier = options.tier ?? settings.MODEL_TIER;
   return new RepositoryModelStore(repository, cache, {
     ...(options.sessionConfig && { sessionConfig: options.sessionConfig }),
     ...(tier && { tier }),

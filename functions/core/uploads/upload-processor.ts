@@ -6,6 +6,7 @@ import {
   PutObjectCommand,
   type S3Client,
 } from '@aws-sdk/client-s3';
+import { loadSettings } from '../config/env.ts';
 import { InferletError, PayloadTooLargeError, UnsupportedMediaTypeError } from '../errors.ts';
 import type { InferenceService } from '../inference-service.ts';
 import { log } from '../log.ts';
@@ -47,11 +48,9 @@ export class TransientUploadError extends Error {
 
 const strip = (etag: string | undefined) => etag?.replace(/"/g, '');
 
-/** Reads `MAX_UPLOAD_BYTES` (default 50 MiB). */
+/** `MAX_UPLOAD_BYTES` from the settings (default 50 MiB). */
 export function maxUploadBytesFromEnv(env: NodeJS.ProcessEnv = process.env): number {
-  const value = Number(env.MAX_UPLOAD_BYTES ?? 50 * 1024 * 1024);
-  if (!Number.isInteger(value) || value <= 0) throw new Error('MAX_UPLOAD_BYTES must be a positive integer');
-  return value;
+  return loadSettings(env).MAX_UPLOAD_BYTES;
 }
 
 /**
