@@ -102,6 +102,19 @@ describe('npm start with a bad setting', () => {
       expect(exit.code).not.toBeNull();
       expect(exit.stderr).toContain('EADDRINUSE');
     });
+
+    it('exits non-zero when the embedded S3 server cannot start on it', async () => {
+      const exit = await runServer({
+        S3_PORT: String(port),
+        S3_DATA_DIR: join(dir, 's3'),
+        PORT: String(await freePort()),
+        TASKS: 'text/classify',
+      });
+
+      expect(exit.code).not.toBe(0);
+      expect(exit.code).not.toBeNull();
+      expect(exit.stderr).toContain('s3rver exited');
+    });
   });
 });
 
