@@ -23,13 +23,6 @@ export interface TextLimits {
   readonly maxFileTexts: number;
 }
 
-/** Limits unless configured. */
-export const DEFAULT_TEXT_LIMITS: TextLimits = Object.freeze({
-  maxTexts: 64,
-  maxChars: 100_000,
-  maxFileTexts: 10_000,
-});
-
 /** How many tokens an explanation lists when a request says `"explain": true`. */
 export const DEFAULT_EXPLAIN_TOKENS = 10;
 const MAX_EXPLAIN_TOKENS = 1000;

@@ -197,6 +197,7 @@ export const ENVIRONMENT = {
   S3_DATA_DIR: text('.data/s3', 'a folder'),
   PORT: port(8080),
   HOST: text('127.0.0.1', 'a host name or IP address', z.string().regex(/^[A-Za-z0-9.:[\]-]+$/)),
+  // Lambda's synchronous payload limit.
   MAX_BODY_BYTES: positiveInteger(6 * 1024 * 1024),
   OCR_MAX_PIXELS: positiveInteger(40_000_000),
   INFERENCE_THREADS: {

@@ -7,9 +7,6 @@ import { describeError, log } from '../log.ts';
 import { mediaTypeOf } from '../tasks/request-body.ts';
 import { oipRoutes } from './oip-routes.ts';
 
-/** Default body limit: Lambda's 6 MB synchronous payload limit. */
-export const DEFAULT_MAX_BODY_BYTES = 6 * 1024 * 1024;
-
 /** Options of {@link createHttpApp}. */
 export interface HttpAppOptions {
   readonly service: InferenceService;
