@@ -224,7 +224,7 @@ function withFloat16Io(model: Uint8Array): Uint8Array {
       output: [to],
       attribute: [{ name: 'to', type: onnx.AttributeProto.AttributeType.INT, i: type }],
     });
-  const retyped = (info: InstanceType<typeof onnx.ValueInfoProto>, name: string) =>
+  const retyped = (info: onnxProto.onnx.IValueInfoProto, name: string) =>
     onnx.ValueInfoProto.create({
       name,
       type: { tensorType: { elemType: FLOAT16, shape: info.type?.tensorType?.shape ?? null } },
