@@ -30,8 +30,9 @@ export interface InferenceServiceOptions {
  */
 export class InferenceService {
   readonly store: ModelStore;
+  /** Where this service's inferences, and its doors' request outcomes, are recorded. */
+  readonly metrics: InferenceMetrics;
   private readonly served: ReadonlyMap<string, ServedTask>;
-  private readonly metrics: InferenceMetrics;
   private readonly loading = new Map<string, Promise<LoadedTask>>();
   private readonly ready = new Map<string, LoadedTask>();
   private coldStart = true;
@@ -85,6 +86,16 @@ export class InferenceService {
       this.loadedModels().some((m) => m.name === name) ||
       [...this.served.values()].some((t) => t.model.name === name)
     );
+  }
+
+  /**
+   * The served task a model belongs to: the task it serves, or whose loaded components include it (a
+   * component is known only once its task has loaded); `undefined` for any other model.
+   */
+  taskOfModel(name: string): string | undefined {
+    for (const [task, served] of this.served) if (served.model.name === name) return task;
+    for (const [task, loaded] of this.ready) if (loaded.loaded.some((m) => m.name === name)) return task;
+    return undefined;
   }
 
   /** Loads a served task once; concurrent callers share the load, a failure is retried by the next caller. */

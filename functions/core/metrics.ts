@@ -1,5 +1,12 @@
 import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
 import { loadSettings } from './config/env.ts';
+import {
+  DIMENSIONS,
+  INFERENCE_METRICS as M,
+  OUTCOME_METRICS,
+  type RequestSource,
+  statusClassOf,
+} from './metric-names.ts';
 import type { StageTimings } from './timings.ts';
 
 /** What one inference reports to CloudWatch. */
@@ -23,8 +30,20 @@ export interface InferenceRecord {
   readonly source: string;
 }
 
+/** The outcome of one request or upload, successful or not. */
+export interface RequestOutcome {
+  /** The served task (`image/ocr`), or `NO_TASK` when the request named none. */
+  readonly task: string;
+  readonly source: RequestSource;
+  /** The HTTP status answered; for an upload, the status of its error, or 200 when processed. */
+  readonly status: number;
+  /** Milliseconds from arrival to the answer (or the failure). */
+  readonly latencyMs: number;
+}
+
 /**
- * Emits one CloudWatch Embedded Metric Format record per inference through Powertools Metrics.
+ * Emits one CloudWatch Embedded Metric Format record per inference, and one per request outcome, through
+ * Powertools Metrics. Names and dimension sets come from `metric-names.ts`, which the alarms read too.
  *
  * Powertools writes EMF to stdout, which Lambda turns into metrics and which a CloudWatch agent (or a log
  * router) does on ECS, so one library serves both tiers. A fresh `Metrics` per record keeps concurrent
@@ -39,21 +58,57 @@ export class InferenceMetrics {
   /** Publishes the metrics of one inference. */
   record(r: InferenceRecord): void {
     const metrics = new Metrics({ namespace: this.namespace, serviceName: this.service });
-    metrics.addDimensions({ task: r.task, model: r.model, variant: r.variant });
-    metrics.addMetric('Latency', MetricUnit.Milliseconds, r.timings.total);
-    metrics.addMetric('DecodeLatency', MetricUnit.Milliseconds, r.timings.decode);
-    metrics.addMetric('PreprocessLatency', MetricUnit.Milliseconds, r.timings.preprocess);
-    metrics.addMetric('InferenceLatency', MetricUnit.Milliseconds, r.timings.inference);
-    metrics.addMetric('PostprocessLatency', MetricUnit.Milliseconds, r.timings.postprocess);
-    metrics.addMetric('Inferences', MetricUnit.Count, 1);
-    metrics.addMetric('Items', MetricUnit.Count, r.items);
-    metrics.addMetric('PayloadSize', MetricUnit.Bytes, r.payloadBytes);
-    metrics.addMetric('CpuTime', MetricUnit.Milliseconds, r.cpuMs);
-    metrics.addMetric('MemoryRss', MetricUnit.Bytes, process.memoryUsage.rss());
-    metrics.addMetric('ColdStart', MetricUnit.Count, r.coldStart ? 1 : 0);
+    metrics.addDimensions({
+      [DIMENSIONS.task]: r.task,
+      [DIMENSIONS.model]: r.model,
+      [DIMENSIONS.variant]: r.variant,
+    });
+    metrics.addMetric(M.latency, MetricUnit.Milliseconds, r.timings.total);
+    metrics.addMetric(M.decodeLatency, MetricUnit.Milliseconds, r.timings.decode);
+    metrics.addMetric(M.preprocessLatency, MetricUnit.Milliseconds, r.timings.preprocess);
+    metrics.addMetric(M.inferenceLatency, MetricUnit.Milliseconds, r.timings.inference);
+    metrics.addMetric(M.postprocessLatency, MetricUnit.Milliseconds, r.timings.postprocess);
+    metrics.addMetric(M.inferences, MetricUnit.Count, 1);
+    metrics.addMetric(M.items, MetricUnit.Count, r.items);
+    metrics.addMetric(M.payloadSize, MetricUnit.Bytes, r.payloadBytes);
+    metrics.addMetric(M.cpuTime, MetricUnit.Milliseconds, r.cpuMs);
+    metrics.addMetric(M.memoryRss, MetricUnit.Bytes, process.memoryUsage.rss());
+    metrics.addMetric(M.coldStart, MetricUnit.Count, r.coldStart ? 1 : 0);
     if (r.modelLoadMs !== undefined)
-      metrics.addMetric('ModelLoadTime', MetricUnit.Milliseconds, r.modelLoadMs);
+      metrics.addMetric(M.modelLoadTime, MetricUnit.Milliseconds, r.modelLoadMs);
     metrics.addMetadata('source', r.source);
+    metrics.publishStoredMetrics();
+  }
+
+  /**
+   * Publishes the outcome of one request or upload: `Requests` 1, `RequestLatency`, and `Errors` 1 when the
+   * status is 4xx or 5xx, under two dimension sets, `{service, task, source}` (all requests, the rate's
+   * denominator) and `{service, task, source, statusClass}` (what an alarm on 5xx reads). Nothing of the
+   * request itself is emitted: no payload, path, message or model.
+   *
+   * @example
+   * ```ts
+   * metrics.recordOutcome({ task: 'image/ocr', source: 'http', status: 422, latencyMs: 12 });
+   * ```
+   */
+  recordOutcome(r: RequestOutcome): void {
+    // Task and source as default dimensions are part of every set: the regular dimensions add statusClass
+    // (OUTCOME_DIMENSIONS) and an empty extra set stands for the defaults alone (REQUEST_DIMENSIONS). Two
+    // sets naming task twice would make Powertools warn on every record.
+    const metrics = new Metrics({
+      namespace: this.namespace,
+      serviceName: this.service,
+      defaultDimensions: { [DIMENSIONS.task]: r.task, [DIMENSIONS.source]: r.source },
+    });
+    const statusClass = statusClassOf(r.status);
+    metrics.addDimension(DIMENSIONS.statusClass, statusClass);
+    metrics.addDimensions({});
+    metrics.addMetric(OUTCOME_METRICS.requests, MetricUnit.Count, 1);
+    if (statusClass === '4xx' || statusClass === '5xx')
+      metrics.addMetric(OUTCOME_METRICS.errors, MetricUnit.Count, 1);
+    metrics.addMetric(OUTCOME_METRICS.requestLatency, MetricUnit.Milliseconds, r.latencyMs);
+    // The exact status is for log searches; as a dimension it would multiply the alarms' metrics.
+    metrics.addMetadata('status', String(r.status));
     metrics.publishStoredMetrics();
   }
 }

@@ -1,5 +1,28 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
+import { NO_TASK, OUTCOME_DIMENSIONS, REQUEST_DIMENSIONS } from '../../functions/core/metric-names.ts';
 import { InferenceMetrics } from '../../functions/core/metrics.ts';
+
+/** Captures what Powertools writes to stdout while `act` runs, one parsed EMF record per line. */
+// biome-ignore lint/suspicious/noExplicitAny: EMF records are arbitrary JSON, asserted on field by field.
+function emfOf(act: () => void): any[] {
+  vi.stubEnv('POWERTOOLS_METRICS_DISABLED', 'false');
+  const lines: string[] = [];
+  const write = vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {
+    lines.push(String(chunk));
+    return true;
+  });
+  try {
+    act();
+  } finally {
+    write.mockRestore();
+  }
+  return lines
+    .join('')
+    .split('\n')
+    .map((l) => l.trim())
+    .filter(Boolean)
+    .map((l) => JSON.parse(l));
+}
 
 describe('InferenceMetrics', () => {
   afterEach(() => {
@@ -74,5 +97,54 @@ describe('InferenceMetrics', () => {
     new InferenceMetrics().record(record);
 
     expect(write).not.toHaveBeenCalled();
+  });
+
+  it('writes one outcome record for a refused request: Errors 1 with its status class, Requests 1 and the latency', () => {
+    const emf = emfOf(() =>
+      new InferenceMetrics('Inferlet', 'inferlet-lambda').recordOutcome({
+        task: 'image/ocr',
+        source: 'http',
+        status: 422,
+        latencyMs: 12.5,
+      }),
+    );
+
+    expect(emf).toHaveLength(1);
+    const [entry] = emf;
+    const [directive] = entry._aws.CloudWatchMetrics;
+    expect(directive.Namespace).toBe('Inferlet');
+    expect(directive.Dimensions).toEqual([[...OUTCOME_DIMENSIONS], [...REQUEST_DIMENSIONS]]);
+    expect(directive.Metrics).toEqual([
+      { Name: 'Requests', Unit: 'Count' },
+      { Name: 'Errors', Unit: 'Count' },
+      { Name: 'RequestLatency', Unit: 'Milliseconds' },
+    ]);
+    expect(entry).toMatchObject({
+      service: 'inferlet-lambda',
+      task: 'image/ocr',
+      source: 'http',
+      statusClass: '4xx',
+      status: '422',
+      Requests: 1,
+      Errors: 1,
+      RequestLatency: 12.5,
+    });
+  });
+
+  it('counts a server fault as 5xx and a success as a request with no Errors', () => {
+    const metrics = new InferenceMetrics('Inferlet', 'inferlet-gpu');
+
+    const [failed, succeeded] = emfOf(() => {
+      metrics.recordOutcome({ task: NO_TASK, source: 'upload', status: 503, latencyMs: 3 });
+      metrics.recordOutcome({ task: 'text/classify', source: 'http', status: 200, latencyMs: 4 });
+    });
+
+    expect(failed).toMatchObject({ task: 'none', source: 'upload', statusClass: '5xx', Errors: 1 });
+    expect(succeeded).toMatchObject({ task: 'text/classify', statusClass: '2xx', Requests: 1 });
+    expect(succeeded).not.toHaveProperty('Errors');
+    expect(succeeded._aws.CloudWatchMetrics[0].Metrics.map((m: { Name: string }) => m.Name)).toEqual([
+      'Requests',
+      'RequestLatency',
+    ]);
   });
 });

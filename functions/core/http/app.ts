@@ -1,9 +1,10 @@
-import { Hono } from 'hono';
+import { Hono, type MiddlewareHandler } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { loadSettings } from '../config/env.ts';
 import { InferletError, PayloadTooLargeError, toHttpError } from '../errors.ts';
 import type { InferenceService } from '../inference-service.ts';
 import { describeError, log } from '../log.ts';
+import { NO_TASK, SOURCES } from '../metric-names.ts';
 import { mediaTypeOf } from '../tasks/request-body.ts';
 import { oipRoutes } from './oip-routes.ts';
 
@@ -28,6 +29,8 @@ export function createHttpApp(options: HttpAppOptions): Hono {
   const maxSize = options.maxBodyBytes ?? maxBodyBytesFromEnv();
   const app = new Hono();
 
+  // First, so that it sees every answer, including those of the body limit, onError and notFound.
+  app.use('*', outcomeMetrics(service));
   app.use(
     '*',
     bodyLimit({
@@ -72,4 +75,45 @@ export function createHttpApp(options: HttpAppOptions): Hono {
     return c.json({ error: message }, status as 400);
   });
   return app;
+}
+
+/** `/v2/models/<name>[/versions/<version>]/infer` */
+const OIP_INFER = /^\/v2\/models\/([^/]+)(?:\/versions\/[^/]+)?\/infer$/;
+/** Liveness and readiness checks: their 503 is an answer ("not yet"), not a failed request. */
+const PROBE = /^\/v2\/health\/|\/ready$/;
+
+/**
+ * Records the outcome of each request exactly once (`InferenceMetrics.recordOutcome`): every inference
+ * request (a task route or OIP infer), failed or not, and every other request that fails, except probes.
+ * The task comes from the route, or from the OIP model's task; anything else is {@link NO_TASK}, so a 413 or a
+ * 5xx is counted against its task even when it happened before the handler ran.
+ */
+function outcomeMetrics(service: InferenceService): MiddlewareHandler {
+  const taskOfRoute = new Map(service.tasks().map(({ definition }) => [definition.route, definition.name]));
+  return async (c, next) => {
+    const started = performance.now();
+    await next();
+    const { path } = c.req;
+    const oipModel = OIP_INFER.exec(path)?.[1];
+    const inference = taskOfRoute.has(path) || oipModel !== undefined;
+    const { status } = c.res;
+    if (!inference && (status < 400 || PROBE.test(path))) return;
+    // After the handler: an OIP component model is known to its task only once that task has loaded.
+    const task =
+      taskOfRoute.get(path) ?? (oipModel === undefined ? undefined : service.taskOfModel(decoded(oipModel)));
+    service.metrics.recordOutcome({
+      task: task ?? NO_TASK,
+      source: SOURCES.http,
+      status,
+      latencyMs: performance.now() - started,
+    });
+  };
+}
+
+function decoded(segment: string): string {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    return segment;
+  }
 }

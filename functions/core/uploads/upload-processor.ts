@@ -10,6 +10,7 @@ import { loadSettings } from '../config/env.ts';
 import { InferletError, PayloadTooLargeError, UnsupportedMediaTypeError } from '../errors.ts';
 import type { InferenceService } from '../inference-service.ts';
 import { log } from '../log.ts';
+import { NO_TASK, SOURCES } from '../metric-names.ts';
 import { mediaTypeOf } from '../tasks/request-body.ts';
 import { errorKey, type IncomingKey, parseIncomingKey, resultKey } from './upload-keys.ts';
 
@@ -93,7 +94,14 @@ export class UploadProcessor {
         outcome.status === 'processed' ? { status: 'duplicate', resultKey: outcome.resultKey } : outcome,
       );
     }
-    const run = this.transient(`processing ${object.key}`, () => this.processIncoming(object, incoming));
+    const started = performance.now();
+    const run = this.transient(`processing ${object.key}`, () =>
+      this.processIncoming(object, incoming, started),
+    ).catch((error: unknown) => {
+      // Left for the queue to retry: a failed attempt, counted as a server fault (5xx).
+      this.recordOutcome(incoming, failureStatus(error), started);
+      throw error;
+    });
     if (identity === undefined) return run;
     this.running.set(identity, run);
     try {
@@ -103,7 +111,11 @@ export class UploadProcessor {
     }
   }
 
-  private async processIncoming(object: UploadedObject, incoming: IncomingKey): Promise<UploadOutcome> {
+  private async processIncoming(
+    object: UploadedObject,
+    incoming: IncomingKey,
+    started: number,
+  ): Promise<UploadOutcome> {
     const head = await this.headSource(object);
     if (!head) return { status: 'ignored', reason: 'the object no longer exists' };
     const etag = strip(head.ETag) ?? strip(object.etag) ?? '';
@@ -130,6 +142,7 @@ export class UploadProcessor {
         errorName: error.name,
         errorMessage: error.message,
       });
+      this.recordOutcome(incoming, error.status, started);
       return { status: 'refused', errorKey: key, error: error.message };
     };
     if (!task) {
@@ -168,7 +181,19 @@ export class UploadProcessor {
       throw error;
     }
     await this.putJson(object.bucket, target, { source, ...result }, etag, versionId);
+    this.recordOutcome(incoming, 200, started);
     return { status: 'processed', resultKey: target };
+  }
+
+  /** The EMF outcome of one processed, refused or failed upload; neither the file nor its key is emitted. */
+  private recordOutcome(incoming: IncomingKey, status: number, started: number): void {
+    const task = this.service.tasks().find((t) => t.definition.modality === incoming.task);
+    this.service.metrics.recordOutcome({
+      task: task?.definition.name ?? NO_TASK,
+      source: SOURCES.upload,
+      status,
+      latencyMs: performance.now() - started,
+    });
   }
 
   private async headSource(object: UploadedObject): Promise<HeadObjectCommandOutput | undefined> {
@@ -265,6 +290,12 @@ export class UploadProcessor {
 /** The file itself is at fault (4xx): retrying cannot help, so it goes to `errors/`. Server faults are retried. */
 function isPermanent(error: unknown): error is InferletError {
   return error instanceof InferletError && error.status < 500;
+}
+
+/** The status of a failure left for retry: its cause's, when that is a server-side Inferlet error, else 500. */
+function failureStatus(error: unknown): number {
+  const cause = error instanceof Error ? error.cause : undefined;
+  return cause instanceof InferletError && cause.status >= 500 ? cause.status : 500;
 }
 
 function statusOf(error: unknown): number | undefined {
