@@ -20,6 +20,14 @@ import type { IFunction } from 'aws-cdk-lib/aws-lambda';
 import { Topic } from 'aws-cdk-lib/aws-sns';
 import { EmailSubscription } from 'aws-cdk-lib/aws-sns-subscriptions';
 import { Construct } from 'constructs';
+import {
+  DIMENSIONS,
+  INFERENCE_METRICS,
+  OUTCOME_METRICS,
+  type RequestSource,
+  SOURCES,
+  type StatusClass,
+} from '../../functions/core/metric-names.ts';
 import type { GpuService } from './gpu-service.ts';
 import type { UploadQueue } from './upload-queue.ts';
 
@@ -78,6 +86,13 @@ export interface MonitoredFunction {
  * Alarms: error rate (fixed threshold), p99 latency above its anomaly detection band (a
  * `CfnAnomalyDetector` model trained on the metric) and near the timeout, throttles, a dead-letter queue
  * that is not empty, unhealthy GPU targets.
+ *
+ * The error-rate alarms (`...ErrorRate`) read the EMF outcome metrics that the code emits for every request
+ * and upload (`functions/core/metric-names.ts`): `Errors` with `statusClass=5xx` over all `Requests`, per
+ * task, tier (`service`) and door (`source`). Client errors (4xx) are graphed, not alarmed: a client that
+ * sends broken files is not a service failure. Alongside, `...FunctionErrorRate` reads Lambda's own `Errors`
+ * (crashes, timeouts, a failed init: what the code cannot record) and `...Target5xxRate` the load balancer's
+ * 5xx (a container that died or did not answer).
  */
 export class InferenceMonitoring extends Construct {
   /** Where every alarm goes. */
@@ -134,26 +149,32 @@ export class InferenceMonitoring extends Construct {
         ...functions.map(({ name, fn }) =>
           fn.metricInvocations({ label: `${name} invocations`, period: FIVE_MINUTES }),
         ),
-        this.emf(dimensions, 'Inferences', 'Sum', 'inferences'),
-        this.emf(dimensions, 'Items', 'Sum', 'items'),
-      ]),
-      graph('Errors and throttles', [
-        ...functions.flatMap(({ name, fn }) => [
-          fn.metricErrors({ label: `${name} errors`, period: FIVE_MINUTES }),
-          fn.metricThrottles({ label: `${name} throttles`, period: FIVE_MINUTES }),
-        ]),
+        this.emf(dimensions, INFERENCE_METRICS.inferences, 'Sum', 'inferences'),
+        this.emf(dimensions, INFERENCE_METRICS.items, 'Sum', 'items'),
       ]),
       graph(
+        'Errors and throttles',
+        functions.flatMap(({ name }) =>
+          (['4xx', '5xx'] as const).map((statusClass) =>
+            this.errors(dimensions, sourceOf(name), statusClass, `${name} ${statusClass}`),
+          ),
+        ),
+        functions.flatMap(({ name, fn }) => [
+          fn.metricErrors({ label: `${name} function errors`, period: FIVE_MINUTES }),
+          fn.metricThrottles({ label: `${name} throttles`, period: FIVE_MINUTES }),
+        ]),
+      ),
+      graph(
         'Cold starts and model load',
-        [this.emf(dimensions, 'ColdStart', 'Sum', 'cold starts')],
-        [this.emf(dimensions, 'ModelLoadTime', 'Maximum', 'model load ms (max)')],
+        [this.emf(dimensions, INFERENCE_METRICS.coldStart, 'Sum', 'cold starts')],
+        [this.emf(dimensions, INFERENCE_METRICS.modelLoadTime, 'Maximum', 'model load ms (max)')],
       ),
     );
     this.dashboard.addWidgets(
       graph(
         'Memory and CPU',
-        [this.emf(dimensions, 'MemoryRss', 'Maximum', 'RSS bytes (max)')],
-        [this.emf(dimensions, 'CpuTime', 'Average', 'CPU ms per inference')],
+        [this.emf(dimensions, INFERENCE_METRICS.memoryRss, 'Maximum', 'RSS bytes (max)')],
+        [this.emf(dimensions, INFERENCE_METRICS.cpuTime, 'Average', 'CPU ms per inference')],
       ),
       graph(
         'Lambda duration',
@@ -169,7 +190,9 @@ export class InferenceMonitoring extends Construct {
 
     for (const { name, fn, timeout } of functions) {
       const id = `${task.key}${name === 'HTTP' ? 'Http' : 'Upload'}`;
-      this.functionAlarms(id, `${dimensions.task} ${name} function`, fn, timeout);
+      const what = `${dimensions.task} ${name} function`;
+      this.errorRateAlarm(`${id}ErrorRate`, what, [dimensions], sourceOf(name));
+      this.functionAlarms(id, what, fn, timeout);
     }
   }
 
@@ -222,8 +245,15 @@ export class InferenceMonitoring extends Construct {
    *
    * @param key - distinguishes the service's alarms, e.g. `Image` (alarms `GpuImageErrorRate`, ...).
    * @param name - the service as the dashboard and alarm descriptions name it, e.g. `image`.
+   * @param options.uploads - whether the service also processes uploads (alarm `Gpu<key>UploadErrorRate`).
    */
-  addGpuService(key: string, name: string, gpu: GpuService, tasks: readonly ServedModelDimensions[]): void {
+  addGpuService(
+    key: string,
+    name: string,
+    gpu: GpuService,
+    tasks: readonly ServedModelDimensions[],
+    options: { readonly uploads?: boolean } = {},
+  ): void {
     const alb = gpu.targetGroup.metrics;
     const what = `GPU service ${name}`;
     this.dashboard.addWidgets(
@@ -258,24 +288,35 @@ export class InferenceMonitoring extends Construct {
     for (const dimensions of tasks) {
       this.dashboard.addWidgets(
         this.latencyWidget(dimensions, `${dimensions.task} on GPU: latency`),
-        graph(`${dimensions.task} on GPU: inferences`, [
-          this.emf(dimensions, 'Inferences', 'Sum', 'inferences'),
-          this.emf(dimensions, 'Items', 'Sum', 'items'),
-        ]),
+        graph(
+          `${dimensions.task} on GPU: inferences and errors`,
+          [
+            this.emf(dimensions, INFERENCE_METRICS.inferences, 'Sum', 'inferences'),
+            this.emf(dimensions, INFERENCE_METRICS.items, 'Sum', 'items'),
+          ],
+          (options.uploads ? [SOURCES.http, SOURCES.upload] : [SOURCES.http]).flatMap((source) =>
+            (['4xx', '5xx'] as const).map((statusClass) =>
+              this.errors(dimensions, source, statusClass, `${source} ${statusClass}`),
+            ),
+          ),
+        ),
         graph(
           `${dimensions.task} on GPU: model load and memory`,
-          [this.emf(dimensions, 'ModelLoadTime', 'Maximum', 'model load ms (max)')],
-          [this.emf(dimensions, 'MemoryRss', 'Maximum', 'RSS bytes (max)')],
+          [this.emf(dimensions, INFERENCE_METRICS.modelLoadTime, 'Maximum', 'model load ms (max)')],
+          [this.emf(dimensions, INFERENCE_METRICS.memoryRss, 'Maximum', 'RSS bytes (max)')],
         ),
         this.stagesWidget(dimensions, `${dimensions.task} on GPU: stages p90`),
       );
     }
 
+    this.errorRateAlarm(`Gpu${key}ErrorRate`, what, tasks, SOURCES.http);
+    if (options.uploads)
+      this.errorRateAlarm(`Gpu${key}UploadErrorRate`, `${what} uploads`, tasks, SOURCES.upload);
     const requests = alb.requestCount({ period: FIVE_MINUTES });
     const errors = alb.httpCodeTarget(HttpCodeTarget.TARGET_5XX_COUNT, { period: FIVE_MINUTES });
     this.alarm(
-      new Alarm(this, `Gpu${key}ErrorRate`, {
-        alarmDescription: `${what}: more than ${this.props.errorRatePercent}% of requests answered 5xx`,
+      new Alarm(this, `Gpu${key}Target5xxRate`, {
+        alarmDescription: `${what}: more than ${this.props.errorRatePercent}% of the load balancer's requests got a 5xx from a target`,
         metric: new MathExpression({
           expression: 'IF(requests > 0, 100 * errors / requests, 0)',
           usingMetrics: { requests, errors },
@@ -306,12 +347,49 @@ export class InferenceMonitoring extends Construct {
     );
   }
 
+  /**
+   * The error-rate alarm of one door of one tier: the 5xx `Errors` of its tasks over all their `Requests`,
+   * exactly as `InferenceMetrics.recordOutcome` emits them (every dimension named, as an alarm must).
+   */
+  private errorRateAlarm(
+    id: string,
+    what: string,
+    tasks: readonly ServedModelDimensions[],
+    source: RequestSource,
+  ): void {
+    const usingMetrics: Record<string, IMetric> = {};
+    tasks.forEach((dimensions, i) => {
+      usingMetrics[`requests${i}`] = this.requests(dimensions, source);
+      usingMetrics[`errors${i}`] = this.errors(dimensions, source, '5xx');
+    });
+    // A period with requests but no failure has no `Errors` data point at all: FILL counts it as 0.
+    const sum = (name: string, fill: boolean) =>
+      tasks.map((_, i) => (fill ? `FILL(${name}${i}, 0)` : `${name}${i}`)).join(' + ');
+    const requests = tasks.length > 1 ? `(${sum('requests', false)})` : sum('requests', false);
+    this.alarm(
+      new Alarm(this, id, {
+        alarmDescription: `${what}: more than ${this.props.errorRatePercent}% of ${source} requests failed with a 5xx (EMF ${OUTCOME_METRICS.errors}/${OUTCOME_METRICS.requests})`,
+        metric: new MathExpression({
+          expression: `IF(${requests} > 0, 100 * (${sum('errors', true)}) / ${requests}, 0)`,
+          usingMetrics,
+          period: FIVE_MINUTES,
+          label: '5xx %',
+        }),
+        threshold: this.props.errorRatePercent,
+        comparisonOperator: ComparisonOperator.GREATER_THAN_THRESHOLD,
+        evaluationPeriods: 3,
+        datapointsToAlarm: 2,
+        treatMissingData: TreatMissingData.NOT_BREACHING,
+      }),
+    );
+  }
+
   private functionAlarms(id: string, what: string, fn: IFunction, timeout: Duration): void {
     const invocations = fn.metricInvocations({ period: FIVE_MINUTES });
     const errors = fn.metricErrors({ period: FIVE_MINUTES });
     this.alarm(
-      new Alarm(this, `${id}ErrorRate`, {
-        alarmDescription: `${what}: more than ${this.props.errorRatePercent}% of invocations failed`,
+      new Alarm(this, `${id}FunctionErrorRate`, {
+        alarmDescription: `${what}: more than ${this.props.errorRatePercent}% of invocations failed in Lambda (crash, timeout, failed init)`,
         metric: new MathExpression({
           expression: 'IF(invocations > 0, 100 * errors / invocations, 0)',
           usingMetrics: { invocations, errors },
@@ -392,7 +470,7 @@ export class InferenceMonitoring extends Construct {
     return graph(
       title,
       ['p50', 'p90', 'p99'].map((statistic) =>
-        this.emf(dimensions, 'Latency', statistic, `latency ${statistic}`),
+        this.emf(dimensions, INFERENCE_METRICS.latency, statistic, `latency ${statistic}`),
       ),
     );
   }
@@ -403,9 +481,12 @@ export class InferenceMonitoring extends Construct {
   ): GraphWidget {
     return graph(
       title,
-      ['DecodeLatency', 'PreprocessLatency', 'InferenceLatency', 'PostprocessLatency'].map((name) =>
-        this.emf(dimensions, name, 'p90', name.replace('Latency', '').toLowerCase()),
-      ),
+      [
+        INFERENCE_METRICS.decodeLatency,
+        INFERENCE_METRICS.preprocessLatency,
+        INFERENCE_METRICS.inferenceLatency,
+        INFERENCE_METRICS.postprocessLatency,
+      ].map((name) => this.emf(dimensions, name, 'p90', name.replace('Latency', '').toLowerCase())),
     );
   }
 
@@ -424,9 +505,46 @@ export class InferenceMonitoring extends Construct {
     return graph(`${task}: accuracy (eval)`, [search('Accuracy'), search('F1')]);
   }
 
+  /** `Requests` of one task, tier and door: {@link REQUEST_DIMENSIONS}. */
+  private requests(dimensions: ServedModelDimensions, source: RequestSource): Metric {
+    return new Metric({
+      namespace: this.props.metricsNamespace,
+      metricName: OUTCOME_METRICS.requests,
+      dimensionsMap: {
+        [DIMENSIONS.service]: dimensions.service,
+        [DIMENSIONS.task]: dimensions.task,
+        [DIMENSIONS.source]: source,
+      },
+      statistic: 'Sum',
+      period: FIVE_MINUTES,
+    });
+  }
+
+  /** `Errors` of one task, tier, door and status class: {@link OUTCOME_DIMENSIONS}. */
+  private errors(
+    dimensions: ServedModelDimensions,
+    source: RequestSource,
+    statusClass: StatusClass,
+    label?: string,
+  ): Metric {
+    return new Metric({
+      namespace: this.props.metricsNamespace,
+      metricName: OUTCOME_METRICS.errors,
+      dimensionsMap: {
+        [DIMENSIONS.service]: dimensions.service,
+        [DIMENSIONS.task]: dimensions.task,
+        [DIMENSIONS.source]: source,
+        [DIMENSIONS.statusClass]: statusClass,
+      },
+      statistic: 'Sum',
+      period: FIVE_MINUTES,
+      ...(label && { label }),
+    });
+  }
+
   private emf(
     dimensions: ServedModelDimensions,
-    metricName: string,
+    metricName: (typeof INFERENCE_METRICS)[keyof typeof INFERENCE_METRICS],
     statistic: string,
     label: string,
   ): Metric {
@@ -439,6 +557,10 @@ export class InferenceMonitoring extends Construct {
       period: FIVE_MINUTES,
     });
   }
+}
+
+function sourceOf(functionName: string): RequestSource {
+  return functionName === 'HTTP' ? SOURCES.http : SOURCES.upload;
 }
 
 function graph(title: string, left: IMetric[], right: IMetric[] = [], width = 6): GraphWidget {

@@ -165,9 +165,13 @@ export class InferletStack extends Stack {
         this.models.acknowledgeModelReads(service.taskDefinition.taskRole);
         if (this.modelPublication) service.service.node.addDependency(this.modelPublication);
         this.api.addGpuService(`Gpu${name}`, task.key, service.listener, vpcLink, network.serverName);
-        this.monitoring.addGpuService(name, task.key, service, [
-          { service: SERVICE_NAMES.gpu, task: task.task, model: model.ref, variant: model.variant },
-        ]);
+        this.monitoring.addGpuService(
+          name,
+          task.key,
+          service,
+          [{ service: SERVICE_NAMES.gpu, task: task.task, model: model.ref, variant: model.variant }],
+          { uploads: consumesUploads },
+        );
         new CfnOutput(this, `Gpu${name}Endpoint`, { value: `${this.api.url}gpu/${task.key}/` });
       }
     }

@@ -641,11 +641,64 @@ describe('the Inferlet stack', () => {
       'MemoryRss',
       'CpuTime',
       'InferenceLatency',
+      'Errors',
     ])
       expect(body).toContain(`\\"${metric}\\"`);
+    for (const dimension of [
+      '\\"statusClass\\",\\"4xx\\"',
+      '\\"statusClass\\",\\"5xx\\"',
+      '\\"source\\",\\"upload\\"',
+    ])
+      expect(body).toContain(dimension);
     expect(body).toContain('nvidia_smi_utilization_gpu');
     expect(body).toContain('MetricName=\\\\\\"Accuracy\\\\\\"');
     expect(body).toContain('\\"p99\\"');
+  });
+
+  it('alarms on the 5xx rate of every task’s HTTP requests and uploads, from the EMF Errors and Requests', () => {
+    for (const key of TASK_KEYS) {
+      for (const [door, source] of [
+        ['Http', 'http'],
+        ['Upload', 'upload'],
+      ] as const) {
+        const alarm = stack.monitoring.node.tryFindChild(`${pascalKey(key)}${door}ErrorRate`) as IConstruct;
+        const { Metrics: metrics } = resource(id(alarm)).Properties as { Metrics: Json[] };
+        const stat = (name: string) =>
+          (metrics.find((m) => m.Id === name)?.MetricStat as Json | undefined)?.Metric as Json;
+        const dimensions = { service: 'inferlet-lambda', task: TASK_FUNCTIONS[key].task, source };
+
+        expect(metrics.find((m) => m.ReturnData !== false)?.Expression).toBe(
+          'IF(requests0 > 0, 100 * (FILL(errors0, 0)) / requests0, 0)',
+        );
+        // CloudFormation lists an alarm's dimensions sorted by name.
+        const sorted = (map: Record<string, string>) =>
+          Object.entries(map)
+            .sort(([a], [b]) => a.localeCompare(b))
+            .map(([Name, Value]) => ({ Name, Value }));
+        expect(stat('requests0')).toEqual({
+          Namespace: 'Inferlet',
+          MetricName: 'Requests',
+          Dimensions: sorted(dimensions),
+        });
+        expect(stat('errors0')).toEqual({
+          Namespace: 'Inferlet',
+          MetricName: 'Errors',
+          Dimensions: sorted({ ...dimensions, statusClass: '5xx' }),
+        });
+      }
+    }
+    template.hasResourceProperties('AWS::CloudWatch::Alarm', {
+      Metrics: Match.arrayWith([
+        Match.objectLike({
+          MetricStat: Match.objectLike({
+            Metric: Match.objectLike({
+              MetricName: 'Errors',
+              Dimensions: Match.arrayWith([{ Name: 'service', Value: 'inferlet-gpu' }]),
+            }),
+          }),
+        }),
+      ]),
+    });
   });
 
   it('alarms on error rate, p99 anomalies, near-timeouts and throttles of every function, and on dead letters', () => {
@@ -808,7 +861,7 @@ describe('the Inferlet stack', () => {
     expect(routes).toEqual(expect.arrayContaining(['ANY /gpu/image/{proxy+}', 'ANY /gpu/text/{proxy+}']));
     expect(routes).not.toContain('ANY /gpu/{proxy+}');
     for (const name of ['Image', 'Text'])
-      for (const alarm of ['ErrorRate', 'LatencyAnomaly', 'Unhealthy'])
+      for (const alarm of ['ErrorRate', 'Target5xxRate', 'LatencyAnomaly', 'Unhealthy'])
         expect(twoGpu.monitoring.node.tryFindChild(`Gpu${name}${alarm}`), `Gpu${name}${alarm}`).toBeDefined();
     expect(new AwsSolutionsChecks().validateScope(twoGpuApp).violations.map((v) => v.ruleName)).toEqual([]);
   });
@@ -826,3 +879,7 @@ describe('the Inferlet stack', () => {
     expect(() => other.synth()).toThrow(/AwsSolutions-S1/);
   });
 });
+
+function pascalKey(key: string): string {
+  return key.charAt(0).toUpperCase() + key.slice(1);
+}
