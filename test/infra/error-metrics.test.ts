@@ -327,3 +327,63 @@ describe('the error-rate alarms and the EMF of failing requests', () => {
     }
   });
 });
+
+describe('which HTTP requests the app counts', () => {
+  const text = Object.values(SUPPORTED_TASKS).find((t) => t.name === 'text/classify');
+  if (!text) throw new Error('text/classify is not a supported task');
+  let cacheDir: string;
+
+  beforeAll(async () => {
+    cacheDir = await mkdtemp(join(tmpdir(), 'inferlet-outcomes-'));
+  });
+
+  afterAll(async () => {
+    await rm(cacheDir, { recursive: true, force: true });
+  });
+
+  const newApp = () =>
+    createHttpApp({
+      service: new InferenceService({
+        store: createModelStore({ repository: 'models', cacheDir }),
+        tasks: [{ definition: text, model: { name: text.defaultModel } }],
+        metrics: new InferenceMetrics('Inferlet', 'inferlet-test'),
+      }),
+      maxBodyBytes: 1000,
+    });
+  const outcomes = (records: EmfRecord[]) =>
+    records
+      .filter((r) => r.Requests === 1)
+      .map((r) => `${r.task} ${r.source} ${r.statusClass} ${r.Errors === 1 ? 'error' : 'ok'}`);
+
+  it('counts inference requests and failures once each, against the route’s or the OIP model’s task', async () => {
+    const app = newApp();
+    const post = (path: string, body: string) =>
+      app.request(path, { method: 'POST', body, headers: { 'content-type': 'application/json' } });
+
+    const records = await captureEmf(async () => {
+      expect((await post('/v1/text/classify', JSON.stringify({ text: 'hello there' }))).status).toBe(200);
+      expect((await post('/v1/text/classify', 'x'.repeat(2000))).status).toBe(413);
+      expect((await post('/v2/models/spam-fasttext/infer', '{"inputs": []}')).status).toBe(400);
+      expect((await app.request('/v2/models/nope')).status).toBe(404);
+    });
+
+    expect(outcomes(records)).toEqual([
+      'text/classify http 2xx ok',
+      'text/classify http 4xx error',
+      'text/classify http 4xx error',
+      'none http 4xx error',
+    ]);
+  });
+
+  it('counts neither probes nor other successful requests', async () => {
+    const app = newApp();
+
+    const records = await captureEmf(async () => {
+      expect((await app.request('/v2/health/ready')).status).toBe(503);
+      expect((await app.request('/v2/health/live')).status).toBe(200);
+      expect((await app.request('/v2')).status).toBe(200);
+    });
+
+    expect(outcomes(records)).toEqual([]);
+  });
+});
