@@ -505,7 +505,7 @@ export class InferenceMonitoring extends Construct {
     return graph(`${task}: accuracy (eval)`, [search('Accuracy'), search('F1')]);
   }
 
-  /** `Requests` of one task, tier and door: {@link REQUEST_DIMENSIONS}. */
+  /** `Requests` of one task, tier and door: `REQUEST_DIMENSIONS` (metric-names.ts). */
   private requests(dimensions: ServedModelDimensions, source: RequestSource): Metric {
     return new Metric({
       namespace: this.props.metricsNamespace,
@@ -520,7 +520,7 @@ export class InferenceMonitoring extends Construct {
     });
   }
 
-  /** `Errors` of one task, tier, door and status class: {@link OUTCOME_DIMENSIONS}. */
+  /** `Errors` of one task, tier, door and status class: `OUTCOME_DIMENSIONS` (metric-names.ts). */
   private errors(
     dimensions: ServedModelDimensions,
     source: RequestSource,
