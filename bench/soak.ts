@@ -12,6 +12,7 @@ import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { seededRandom } from '../scripts/text/trainer.ts';
 import { freePort } from '../test/support/free-port.ts';
 import { startLocalServer } from '../test/support/local-server.ts';
 import { renderText } from '../test/support/render-text.ts';
@@ -68,22 +69,10 @@ interface RequestKind {
   make(i: number): { path: string; contentType: string; body: Uint8Array | string };
 }
 
-/** A deterministic generator (mulberry32), so that every run sends the same mix in the same order. */
-function random(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
-  };
-}
-
 /** One second of a voiced-like sound at 16 kHz: harmonics of a gliding pitch under a syllable envelope, in noise. */
 function voicedWav(seed: number): Uint8Array {
   const rate = 16000;
-  const next = random(seed);
+  const next = seededRandom(seed);
   const frames = Array.from({ length: rate }, (_, i) => {
     const t = i / rate;
     const pitch = 120 + 40 * Math.sin(2 * Math.PI * 0.7 * t + seed);
@@ -239,7 +228,7 @@ export function slope(points: readonly (readonly [number, number])[]): number {
 export async function runSoak(options: SoakOptions): Promise<SoakResult> {
   const kinds = await requestKinds();
   const total = kinds.reduce((s, k) => s + k.weight, 0);
-  const pick = random(20261127);
+  const pick = seededRandom(20261127);
   const plan = Array.from({ length: options.requests }, () => {
     let r = pick() * total;
     for (const kind of kinds) {

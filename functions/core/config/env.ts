@@ -126,38 +126,22 @@ function modelChoice(defaultModel: string) {
   };
 }
 
+/** A comma-separated list, items trimmed, empty items dropped. */
+const commaList = z.string().transform((value) =>
+  value
+    .split(',')
+    .map((item) => item.trim())
+    .filter(Boolean),
+);
+
 const tasks = {
-  schema: z.preprocess(
-    unset,
-    z
-      .string()
-      .transform((value) =>
-        value
-          .split(',')
-          .map((name) => name.trim())
-          .filter(Boolean),
-      )
-      .pipe(z.array(z.enum(TASK_NAMES)).min(1))
-      .optional(),
-  ),
+  schema: z.preprocess(unset, commaList.pipe(z.array(z.enum(TASK_NAMES)).min(1)).optional()),
   default: 'all',
   allowed: `comma-separated, each one of ${TASK_NAMES.join(', ')}`,
 };
 
 const queueUrls = {
-  schema: z.preprocess(
-    unset,
-    z
-      .string()
-      .transform((value) =>
-        value
-          .split(',')
-          .map((url) => url.trim())
-          .filter(Boolean),
-      )
-      .pipe(z.array(z.url({ protocol: /^https?$/ })))
-      .default([]),
-  ),
+  schema: z.preprocess(unset, commaList.pipe(z.array(z.url({ protocol: /^https?$/ }))).default([])),
   default: '–',
   allowed: 'comma-separated http(s) URLs of SQS queues',
 };
