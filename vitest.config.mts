@@ -9,6 +9,8 @@ const INTEGRATION = [
   'test/server/**/*.test.ts',
   'test/infra/**/*.test.ts',
   'test/faults/**/*.test.ts',
+  // Hostile input against `npm start`'s server (issue 10): each starts a server child.
+  'test/hostile/**/*.test.ts',
   // Each starts the runtime's HTTP server on a loopback port.
   'test/core/http/**/*.test.ts',
   'test/**/*-endpoint.test.ts',
