@@ -183,6 +183,11 @@ export const ENVIRONMENT = {
   HOST: text('127.0.0.1', 'a host name or IP address', z.string().regex(/^[A-Za-z0-9.:[\]-]+$/)),
   // Lambda's synchronous payload limit.
   MAX_BODY_BYTES: positiveInteger(6 * 1024 * 1024),
+  // A cheap request ("0,0,0,...") can ask for an expensive run, and a small one for a huge answer: OIP
+  // tensors are bounded by elements (inputs together, outputs together) and the answer by its JSON bytes.
+  OIP_MAX_ELEMENTS: positiveInteger(1024 * 1024),
+  // Lambda's synchronous response limit, as MAX_BODY_BYTES is its request limit.
+  OIP_MAX_RESPONSE_BYTES: positiveInteger(6 * 1024 * 1024),
   OCR_MAX_PIXELS: positiveInteger(40_000_000),
   INFERENCE_THREADS: {
     schema: z.preprocess(unset, integer(1, 1024).optional()),
