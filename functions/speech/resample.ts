@@ -39,7 +39,31 @@ function besselI0(x: number): number {
   return sum;
 }
 
+/**
+ * Designed filters kept for reuse, fewest recently used first. Bounded: the rate comes from the request, so
+ * a client naming a new rate each time (47001 Hz, 47003 Hz, …) would otherwise make the process keep a
+ * filter of up to ~2 MiB (4096 phases × ~128 taps) per request for good. Real traffic uses a handful of
+ * rates; a rate that falls out is designed again in ~30 ms.
+ */
 const filters = new Map<string, PolyphaseFilter>();
+
+/** Filters {@link filters} keeps: every common rate pair (8, 11.025, 16, 22.05, 24, 32, 44.1, 48 kHz) fits. */
+export const MAX_CACHED_FILTERS = 8;
+
+/** Keeps `filter` as the most recently used, dropping the least recently used beyond the bound. */
+function remember(key: string, filter: PolyphaseFilter): void {
+  filters.delete(key);
+  filters.set(key, filter);
+  while (filters.size > MAX_CACHED_FILTERS) {
+    const oldest = filters.keys().next().value as string;
+    filters.delete(oldest);
+  }
+}
+
+/** How many designed filters are kept now (for tests of the bound). */
+export function cachedFilterCount(): number {
+  return filters.size;
+}
 
 /**
  * Designs (once per rate pair) a Kaiser-windowed sinc low-pass, cut off between the passband edge and the
@@ -51,7 +75,10 @@ function designFilter(from: number, to: number, options: ResampleOptions): Polyp
   const attenuation = options.attenuationDb ?? 70;
   const key = `${from}:${to}:${passband}:${attenuation}`;
   const cached = filters.get(key);
-  if (cached) return cached;
+  if (cached) {
+    remember(key, cached);
+    return cached;
+  }
 
   const g = gcd(from, to);
   const up = to / g;
@@ -92,7 +119,7 @@ function designFilter(from: number, to: number, options: ResampleOptions): Polyp
     for (let k = 0; k < taps; k++) (coefficients[p * taps + k] as number) /= sum;
   }
   const filter = { up, down, phases, taps, half, coefficients };
-  filters.set(key, filter);
+  remember(key, filter);
   return filter;
 }
 
