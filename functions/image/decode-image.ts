@@ -72,11 +72,13 @@ function sniffOther(bytes: Uint8Array): string | undefined {
  * Decodes a PNG, JPEG or WebP image to upright 8-bit RGB, transparency flattened onto white.
  *
  * The header is read first and an image whose declared width × height exceeds `maxPixels` is refused
- * before any pixel is decoded, so a small file cannot claim gigabytes of memory.
+ * before any pixel is decoded, so a small file cannot claim gigabytes of memory. A file whose data cannot
+ * fill the frame its header declares (truncated, or a JPEG whose scan ends early) is refused, not padded.
  *
  * @throws {UnsupportedMediaTypeError} a recognisable image format other than PNG, JPEG or WebP (415).
  * @throws {PayloadTooLargeError} more pixels than allowed (413).
- * @throws {UndecodableContentError} anything else that does not decode: empty, truncated, corrupt, unknown (422).
+ * @throws {UndecodableContentError} anything else that does not decode: empty, truncated, corrupt (any JPEG
+ *   the decoder warns about), unknown (422).
  *
  * @example
  * ```ts
@@ -123,8 +125,7 @@ export async function decodeImage(
   try {
     const { data, info } = await sharp(input, {
       limitInputPixels: maxPixels,
-      // 'error' includes truncation; 'warning' would also refuse files with merely odd metadata.
-      failOn: 'error',
+      failOn: failOnFor(format),
     })
       .autoOrient()
       .flatten({ background: '#ffffff' })
@@ -149,6 +150,21 @@ export async function decodeImage(
       },
     );
   }
+}
+
+/**
+ * How strict the decoder is, per format. libjpeg reports scan data that ends before the declared frame is
+ * filled ("Corrupt JPEG data: premature end of data segment") only as a warning and then pads the frame with
+ * grey, so at `'error'` a 6 KB file whose header claims 6000×6600 decodes to a blank 40-megapixel page.
+ * libjpeg's warnings name corrupt or non-conforming data, and with `'warning'` libvips stops at the first one, typically after a
+ * few rows, before the frame is written out: a lying baseline JPEG costs a few MiB, not the full frame (a
+ * progressive one is buffered whole before its scans run out, and that buffer is freed with the refusal).
+ * Trailing bytes after the last scan (a common camera quirk) raise no warning before the pixels are out, so
+ * such files still decode. PNG and WebP stay at `'error'`: their decoders refuse short data themselves, and
+ * libpng also warns about metadata that does not touch the pixels.
+ */
+function failOnFor(format: DecodedImage['format']): 'warning' | 'error' {
+  return format === 'jpeg' ? 'warning' : 'error';
 }
 
 function messageOf(error: unknown): string {
