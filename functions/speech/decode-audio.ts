@@ -2,6 +2,7 @@ import { UndecodableContentError, UnsupportedMediaTypeError } from '../core/erro
 import { type ByteSource, memoryByteSource } from './byte-source.ts';
 import { type CompressedFormat, openCompressedAudio } from './decode-compressed.ts';
 import { looksLikeRiff, parseWavHeader, wavSampleSource } from './decode-wav.ts';
+import { endsInsideFrame, findMpegAudioStart, parseMpegFrameHeader } from './mpeg-audio-frames.ts';
 import type { SampleSource } from './sample-source.ts';
 
 /** The container and codec of an audio file. */
@@ -39,12 +40,6 @@ function startsWith(bytes: Uint8Array, text: string, at = 0): boolean {
   return true;
 }
 
-/** An MPEG audio frame header: 11 sync bits, a layer, and neither a reserved version nor bitrate 15. */
-function isMpegFrame(b: Uint8Array): boolean {
-  const [b0 = 0, b1 = 0, b2 = 0] = b;
-  return b0 === 0xff && (b1 & 0xe0) === 0xe0 && (b1 & 0x18) !== 0x08 && (b1 & 0x06) !== 0 && b2 >> 4 !== 0x0f;
-}
-
 /** The codec of an Ogg stream, from the first packet of its first page. */
 function oggCodec(head: Uint8Array): CompressedFormat | string {
   const segments = head[26] ?? 0;
@@ -64,7 +59,7 @@ function sniff(head: Uint8Array): { format?: AudioFormat; other?: string } {
     const codec = oggCodec(head);
     return codec === 'opus' || codec === 'vorbis' ? { format: codec } : { other: codec };
   }
-  if (startsWith(head, 'ID3') || isMpegFrame(head)) return { format: 'mp3' };
+  if (startsWith(head, 'ID3') || parseMpegFrameHeader(head)) return { format: 'mp3' };
   if (startsWith(head, 'FORM') && (startsWith(head, 'AIFF', 8) || startsWith(head, 'AIFC', 8)))
     return { other: 'AIFF' };
   if (startsWith(head, 'ftyp', 4)) return { other: 'MP4/M4A' };
@@ -77,7 +72,9 @@ function sniff(head: Uint8Array): { format?: AudioFormat; other?: string } {
 /**
  * Recognises an audio file by its first bytes and returns it ready to stream as mono samples. WAV is
  * checked header first and read lazily from the source, so a long recording on disk is never held in
- * memory; FLAC, MP3, Ogg Opus and Ogg Vorbis are decoded a chunk at a time as the samples are read.
+ * memory; FLAC, MP3, Ogg Opus and Ogg Vorbis are decoded a chunk at a time as the samples are read. An
+ * MP3 must start (after its ID3 tags) with two consecutive valid frames and must not end inside a frame,
+ * or it is refused unread.
  *
  * @throws {UnsupportedMediaTypeError} a recognisable audio format that is not supported (415).
  * @throws {UndecodableContentError} anything that is not a well-formed supported file (422).
@@ -102,6 +99,15 @@ export async function decodeAudio(input: Uint8Array | ByteSource): Promise<Decod
       close: () => undefined,
     };
   }
+  if (format === 'mp3') {
+    // The MP3 decoder resynchronises on any sync pattern, so it would "decode" garbage: prove frames first.
+    const start = findMpegAudioStart(source);
+    if (typeof start === 'string') throw new UndecodableContentError(`MP3: ${start}`);
+    if (endsInsideFrame(source, start)) {
+      throw new UndecodableContentError('MP3: the file ends inside a frame (truncated?)');
+    }
+    return { format, ...(await openCompressedAudio(skipBytes(source, start.offset), format)) };
+  }
   if (format) return { format, ...(await openCompressedAudio(source, format)) };
   if (other) {
     throw new UnsupportedMediaTypeError(
@@ -111,4 +117,13 @@ export async function decodeAudio(input: Uint8Array | ByteSource): Promise<Decod
   throw new UndecodableContentError(
     'not an audio file this service reads (WAV, FLAC, MP3, Ogg Opus, Ogg Vorbis)',
   );
+}
+
+/** The bytes of `source` from `offset` on, so the decoder starts at a proven frame, past tags and padding. */
+function skipBytes(source: ByteSource, offset: number): ByteSource {
+  if (offset === 0) return source;
+  return {
+    size: source.size - offset,
+    read: (at, length) => source.read(offset + at, length),
+  };
 }
