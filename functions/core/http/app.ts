@@ -5,7 +5,7 @@ import { InferletError, PayloadTooLargeError, toHttpError } from '../errors.ts';
 import type { InferenceService } from '../inference-service.ts';
 import { describeError, log } from '../log.ts';
 import { NO_TASK, SOURCES } from '../metric-names.ts';
-import { mediaTypeOf } from '../tasks/request-body.ts';
+import { assertIdentityEncoding, mediaTypeOf } from '../tasks/request-body.ts';
 import { oipRoutes } from './oip-routes.ts';
 
 /** Options of {@link createHttpApp}. */
@@ -31,6 +31,13 @@ export function createHttpApp(options: HttpAppOptions): Hono {
 
   // First, so that it sees every answer, including those of the body limit, onError and notFound.
   app.use('*', outcomeMetrics(service));
+  // Before the body is read: a compressed body is refused unread (415), never inflated or misread. In a
+  // response, Accept-Encoding names the request codings the server takes (RFC 7694), on every answer.
+  app.use('*', async (c, next) => {
+    c.header('Accept-Encoding', 'identity');
+    assertIdentityEncoding(c.req.header('content-encoding'));
+    await next();
+  });
   app.use(
     '*',
     bodyLimit({

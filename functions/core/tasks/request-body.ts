@@ -59,3 +59,24 @@ export function readBinaryOrJson(
 export function mediaTypeOf(contentType: string | null | undefined): string {
   return (contentType ?? '').split(';')[0]?.trim().toLowerCase() ?? '';
 }
+
+/**
+ * Refuses a body sent with a content coding (`Content-Encoding: gzip`, `br`, ...) with 415, as RFC 7694
+ * describes; only `identity`, or no header, passes. Compressed bodies are refused rather than inflated:
+ * inflating would need a second bound on the decompressed size (a 6 MB gzip bomb inflates to gigabytes),
+ * and without this check the compressed bytes were read as if they were the declared media type.
+ *
+ * @throws {UnsupportedMediaTypeError} any coding but `identity` (415); the header's value is echoed cut short.
+ */
+export function assertIdentityEncoding(contentEncoding: string | null | undefined): void {
+  const codings = (contentEncoding ?? '')
+    .split(',')
+    .map((coding) => coding.trim().toLowerCase())
+    .filter((coding) => coding !== '' && coding !== 'identity');
+  if (codings.length === 0) return;
+  const named = codings.join(', ');
+  const shown = named.length > 40 ? `${named.slice(0, 40)}…` : named;
+  throw new UnsupportedMediaTypeError(
+    `Content-Encoding ${shown} is not supported; send the body uncompressed (identity)`,
+  );
+}
