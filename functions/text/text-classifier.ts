@@ -6,6 +6,7 @@
 import { readFile } from 'node:fs/promises';
 import * as ort from 'onnxruntime-node';
 import { ModelNotReadyError } from '../core/errors.ts';
+import { TimeSlicer } from '../core/event-loop.ts';
 import type { LoadedModel } from '../core/model-store/types.ts';
 import { Stopwatch } from '../core/timings.ts';
 import { type FastTextWeights, featureContributions } from './fasttext-model.ts';
@@ -112,11 +113,20 @@ export class TextClassifier {
     return new TextClassifier(session, labels as string[], settings, modelFile);
   }
 
-  /** Classifies texts, in order, with as few session runs as memory allows (usually one). */
+  /**
+   * Classifies texts, in order, with as few session runs as memory allows (usually one). Featurisation and
+   * explanation go a text at a time with a yield every ~20 ms, so a batch of long texts (up to ~30 ms each)
+   * never holds the event loop for long.
+   */
   async classify(texts: readonly string[], options: ClassifyOptions = {}): Promise<TextClassification[]> {
     const stopwatch = options.stopwatch ?? new Stopwatch();
     const explainTokens = options.explainTokens ?? 0;
-    const ids = stopwatch.timeSync('preprocess', () => texts.map((t) => featurize(t, this.featurizer)));
+    const slicer = new TimeSlicer();
+    const ids: Int32Array[] = [];
+    for (const text of texts) {
+      ids.push(stopwatch.timeSync('preprocess', () => featurize(text, this.featurizer)));
+      await slicer.pause();
+    }
     const classes = this.labels.length;
     const probabilities = new Float32Array(texts.length * classes);
     const logits = new Float32Array(texts.length * classes);
@@ -132,18 +142,23 @@ export class TextClassifier {
       }
     }
     const weights = explainTokens > 0 ? await this.explanationWeights() : undefined;
-    return stopwatch.timeSync('postprocess', () =>
-      texts.map((text, i) => {
-        const p = probabilities.subarray(i * classes, (i + 1) * classes);
-        const [best, second] = topTwo(p);
-        const scores: Record<string, number> = {};
-        for (const [c, label] of this.labels.entries()) scores[label] = p[c] as number;
-        const result = { label: this.labels[best] as string, score: p[best] as number, scores };
-        if (!weights) return result;
-        const z = logits.subarray(i * classes, (i + 1) * classes);
-        return { ...result, explanation: this.explain(weights, text, z, best, second, explainTokens) };
-      }),
-    );
+    const results: TextClassification[] = [];
+    for (const [i, text] of texts.entries()) {
+      results.push(
+        stopwatch.timeSync('postprocess', () => {
+          const p = probabilities.subarray(i * classes, (i + 1) * classes);
+          const [best, second] = topTwo(p);
+          const scores: Record<string, number> = {};
+          for (const [c, label] of this.labels.entries()) scores[label] = p[c] as number;
+          const result = { label: this.labels[best] as string, score: p[best] as number, scores };
+          if (!weights) return result;
+          const z = logits.subarray(i * classes, (i + 1) * classes);
+          return { ...result, explanation: this.explain(weights, text, z, best, second, explainTokens) };
+        }),
+      );
+      await slicer.pause();
+    }
+    return results;
   }
 
   /** The weights the session computes with, read once from the model file when first needed. */

@@ -1,7 +1,9 @@
 /**
  * Reads what a text classification request asks for, from any door: a JSON body (`text` or `texts`), a raw
  * `text/plain` body (one text), an NDJSON body, or an uploaded `.txt` (one text) or `.jsonl` file (one text
- * per line). Limits are checked here, before any featurisation.
+ * per line). Limits are checked here, before any featurisation, one per concept whatever the format: texts
+ * per request (`TEXT_MAX_TEXTS`) for a request answered while the client waits, texts per file
+ * (`TEXT_MAX_FILE_TEXTS`) for an upload, characters per text (`TEXT_MAX_CHARS`) for both.
  */
 import { loadSettings } from '../core/config/env.ts';
 import {
@@ -15,17 +17,23 @@ import type { TaskInput } from '../core/tasks/types.ts';
 
 /** How much one request may ask for. */
 export interface TextLimits {
-  /** Most texts in one HTTP request (`texts`). */
+  /** Most texts in one request a client waits for (HTTP, Lambda): JSON `texts` or NDJSON lines. */
   readonly maxTexts: number;
   /** Most characters (UTF-16 code units) in one text. */
   readonly maxChars: number;
-  /** Most lines of an uploaded `.jsonl` file. */
+  /** Most texts of one uploaded file: `.jsonl` (or NDJSON) lines or JSON `texts`. */
   readonly maxFileTexts: number;
 }
 
 /** How many tokens an explanation lists when a request says `"explain": true`. */
 export const DEFAULT_EXPLAIN_TOKENS = 10;
-const MAX_EXPLAIN_TOKENS = 1000;
+/** Most tokens one explanation lists: enough to list every token of a typical mail (`rest` is then 0). */
+export const MAX_EXPLAIN_TOKENS = 1000;
+/**
+ * Most explanation tokens one request asks for, `explain` × texts: 64 texts × 1000 tokens would answer
+ * ~3 MB of JSON nobody reads; 64 texts can still have 156 tokens each, one text 1000.
+ */
+export const MAX_EXPLAINED_TOKENS = 10_000;
 
 /** `TEXT_MAX_TEXTS`, `TEXT_MAX_CHARS` and `TEXT_MAX_FILE_TEXTS` from the settings; a bad value fails loudly. */
 export function textLimitsFromEnv(env: NodeJS.ProcessEnv = process.env): TextLimits {
@@ -84,14 +92,27 @@ function explainOption(value: unknown): number {
   );
 }
 
+/** The most texts `input` may hold: per file for an upload (it has a file name), else per request. */
+function maxTextsOf(input: TaskInput, limits: TextLimits): { max: number; what: string; setting: string } {
+  return input.filename === undefined
+    ? { max: limits.maxTexts, what: 'request', setting: 'TEXT_MAX_TEXTS' }
+    : { max: limits.maxFileTexts, what: 'file', setting: 'TEXT_MAX_FILE_TEXTS' };
+}
+
 /** One text per non-blank line: a JSON string, or an object with a string `text` (and an optional `id`). */
-function readJsonLines(source: string, limits: TextLimits): TextRequest {
+function readJsonLines(source: string, limits: TextLimits, input: TaskInput): TextRequest {
   const texts: string[] = [];
   const lines: LineSource[] = [];
-  for (const [i, raw] of source.split('\n').entries()) {
+  const { max, what } = maxTextsOf(input, limits);
+  // Line by line rather than split(): a refused body is not split whole first.
+  for (let start = 0, i = 0; start <= source.length; i++) {
+    const newline = source.indexOf('\n', start);
+    const end = newline < 0 ? source.length : newline;
+    const raw = source.slice(start, end);
+    start = end + 1;
     if (!raw.trim()) continue;
-    if (texts.length >= limits.maxFileTexts) {
-      throw new PayloadTooLargeError(`more than ${limits.maxFileTexts} lines; that is the limit`);
+    if (texts.length >= max) {
+      throw new PayloadTooLargeError(`more than ${max} texts in one ${what}; that is the limit`);
     }
     let value: unknown;
     try {
@@ -128,7 +149,7 @@ export function readTextRequest(input: TaskInput, limits: TextLimits): TextReque
     };
   }
   if (filename.endsWith('.jsonl') || input.mediaType === 'application/x-ndjson') {
-    return readJsonLines(decodeUtf8(input.bytes, 'the body'), limits);
+    return readJsonLines(decodeUtf8(input.bytes, 'the body'), limits, input);
   }
   if (input.mediaType === 'text/plain') {
     if (input.bytes.byteLength === 0) throw new InvalidInputError('request body is empty');
@@ -145,6 +166,7 @@ export function readTextRequest(input: TaskInput, limits: TextLimits): TextReque
   }
   const json = parseJsonObject(input.bytes);
   const explainTokens = explainOption(json.explain);
+  const { max, what } = maxTextsOf(input, limits);
   if ('text' in json === 'texts' in json) {
     throw new InvalidInputError('JSON body needs either a "text" string or a "texts" array');
   }
@@ -155,8 +177,14 @@ export function readTextRequest(input: TaskInput, limits: TextLimits): TextReque
   const texts = json.texts;
   if (!Array.isArray(texts)) throw new InvalidInputError('"texts" must be an array of strings');
   if (texts.length === 0) throw new InvalidInputError('"texts" is empty');
-  if (texts.length > limits.maxTexts) {
-    throw new PayloadTooLargeError(`"texts" has ${texts.length} texts; the limit is ${limits.maxTexts}`);
+  if (texts.length > max) {
+    throw new PayloadTooLargeError(`"texts" has ${texts.length} texts; the limit is ${max} per ${what}`);
+  }
+  if (explainTokens * texts.length > MAX_EXPLAINED_TOKENS) {
+    throw new PayloadTooLargeError(
+      `"explain" asks for ${explainTokens} tokens for each of ${texts.length} texts; at most ` +
+        `${MAX_EXPLAINED_TOKENS} per request ("explain": ${Math.floor(MAX_EXPLAINED_TOKENS / texts.length)} here)`,
+    );
   }
   for (const [i, text] of texts.entries()) {
     if (typeof text !== 'string') throw new InvalidInputError(`"texts"[${i}] must be a string`);
