@@ -7,11 +7,25 @@ export abstract class InferletError extends Error {
   abstract readonly status: number;
   /** Whether a retry of the same request may succeed (used by the upload path to choose retry vs. errors/). */
   readonly transient: boolean = false;
+  /**
+   * What an operator needs and a client must not see: a path, a bucket or key, an SDK's or onnxruntime's own
+   * text. Logged with the error, never answered; the message says what the client did wrong, or what failed.
+   */
+  readonly detail: string | undefined;
 
-  constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
+  constructor(message: string, options?: InferletErrorOptions) {
+    super(message, options?.cause === undefined ? undefined : { cause: options.cause });
     this.name = new.target.name;
+    this.detail = options?.detail;
   }
+}
+
+/** Options of an {@link InferletError}. */
+export interface InferletErrorOptions {
+  /** The error this one explains, logged with it (its message may hold internals). */
+  readonly cause?: unknown;
+  /** Internals for the log only, see {@link InferletError.detail}. */
+  readonly detail?: string;
 }
 
 /** The request is malformed: bad JSON, missing fields, wrong shapes (400). */
@@ -57,6 +71,25 @@ export class ChecksumMismatchError extends ModelNotReadyError {
 export class RepositoryUnavailableError extends InferletError {
   readonly status = 503;
   override readonly transient = true;
+}
+
+/** Most characters of a client's name (model, input, output, route) an error message repeats. */
+export const ECHOED_CHARS = 64;
+
+/**
+ * A name the client sent, quoted for an error message: JSON-escaped, and cut to {@link ECHOED_CHARS}
+ * characters plus "…", so that a 5000-character name does not come back 5000 characters long.
+ *
+ * @example
+ * ```ts
+ * throw new NotFoundError(`model ${echoed(name)} not found`); // model "ppocr-v5" not found
+ * ```
+ */
+export function echoed(value: unknown): string {
+  const text = String(value);
+  // By code point, so that a cut never splits a surrogate pair into invalid UTF-16.
+  const points = Array.from(text.length > ECHOED_CHARS * 2 ? text.slice(0, ECHOED_CHARS * 2) : text);
+  return JSON.stringify(points.length > ECHOED_CHARS ? `${points.slice(0, ECHOED_CHARS).join('')}…` : text);
 }
 
 /** Maps any thrown value to a status and a message that is safe to return to a client. */

@@ -30,12 +30,22 @@ export interface InferenceRecord {
   readonly source: string;
 }
 
+/**
+ * The status an outcome records for a request whose client closed the connection before its answer (while
+ * its body was read, or while it ran): nginx's "client closed request". A 4xx, so it is counted in `Errors`
+ * of class 4xx, which no alarm reads, and never as a 5xx; the log says it at info level.
+ */
+export const CLIENT_CLOSED_REQUEST = 499;
+
 /** The outcome of one request or upload, successful or not. */
 export interface RequestOutcome {
   /** The served task (`image/ocr`), or `NO_TASK` when the request named none. */
   readonly task: string;
   readonly source: RequestSource;
-  /** The HTTP status answered; for an upload, the status of its error, or 200 when processed. */
+  /**
+   * The HTTP status answered ({@link CLIENT_CLOSED_REQUEST} when the client left first); for an upload, the
+   * status of its error, or 200 when processed.
+   */
   readonly status: number;
   /** Milliseconds from arrival to the answer (or the failure). */
   readonly latencyMs: number;

@@ -3,9 +3,20 @@ import { OggVorbisDecoder } from '@wasm-audio-decoders/ogg-vorbis';
 import { MPEGDecoder } from 'mpg123-decoder';
 import { OggOpusDecoder } from 'ogg-opus-decoder';
 import { UndecodableContentError } from '../core/errors.ts';
+import { captureConsoleOf } from '../core/log.ts';
 import type { ByteSource } from './byte-source.ts';
 import { MAX_SAMPLE_RATE, MIN_SAMPLE_RATE } from './decode-wav.ts';
 import type { SampleSource } from './sample-source.ts';
+
+// The decoders print each frame they cannot decode on the console (mpg123: "mpg123-decoder: -1 MPG123_ERR",
+// dozens of lines for one damaged file), outside the JSON logs; the same texts come back in each piece's
+// `errors`, which is what the 422 quotes. Their lines become debug-level log lines.
+captureConsoleOf('audio decoder', [
+  'mpg123-decoder: ',
+  '@wasm-audio-decoders/flac: ',
+  'libopus ',
+  'ogg-opus-decoder: ',
+]);
 
 /** Compressed formats decoded with the WebAssembly decoders of wasm-audio-decoders. */
 export type CompressedFormat = 'flac' | 'mp3' | 'opus' | 'vorbis';

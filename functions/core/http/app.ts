@@ -1,10 +1,11 @@
 import { Hono, type MiddlewareHandler } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { loadSettings } from '../config/env.ts';
-import { InferletError, PayloadTooLargeError, toHttpError } from '../errors.ts';
+import { ECHOED_CHARS, echoed, InferletError, PayloadTooLargeError, toHttpError } from '../errors.ts';
 import type { InferenceService } from '../inference-service.ts';
 import { describeError, log } from '../log.ts';
 import { NO_TASK, SOURCES } from '../metric-names.ts';
+import { CLIENT_CLOSED_REQUEST } from '../metrics.ts';
 import { assertIdentityEncoding, mediaTypeOf } from '../tasks/request-body.ts';
 import { oipRoutes } from './oip-routes.ts';
 
@@ -60,24 +61,21 @@ export function createHttpApp(options: HttpAppOptions): Hono {
   }
   app.route('/', oipRoutes(service));
 
-  app.notFound((c) => c.json({ error: `no route ${c.req.method} ${c.req.path}` }, 404));
+  app.notFound((c) => c.json({ error: `no route ${c.req.method} ${echoed(c.req.path)}` }, 404));
   app.onError((error, c) => {
+    // A path holds the client's names, as long as it likes: the log keeps enough to find the route.
+    const request = { method: c.req.method, path: c.req.path.slice(0, ECHOED_CHARS * 4) };
+    if (c.req.raw.signal.aborted) {
+      // The client closed the connection (while its body was read): no one to answer, and no fault here.
+      log.info('request abandoned by the client', { ...request, status: CLIENT_CLOSED_REQUEST });
+      return c.body(null, CLIENT_CLOSED_REQUEST as 400);
+    }
     const { status, message } = toHttpError(error);
     if (error instanceof InferletError) {
-      log.info('request refused', {
-        method: c.req.method,
-        path: c.req.path,
-        status,
-        errorName: error.name,
-        errorMessage: message,
-      });
+      // Internals (`detail`, causes) go to the log, the message to the client.
+      log.info('request refused', { ...request, status, ...describeError(error), stack: undefined });
     } else {
-      log.error('request failed', {
-        method: c.req.method,
-        path: c.req.path,
-        status,
-        ...describeError(error),
-      });
+      log.error('request failed', { ...request, status, ...describeError(error) });
     }
     return c.json({ error: message }, status as 400);
   });
@@ -103,7 +101,8 @@ function outcomeMetrics(service: InferenceService): MiddlewareHandler {
     const { path } = c.req;
     const oipModel = OIP_INFER.exec(path)?.[1];
     const inference = taskOfRoute.has(path) || oipModel !== undefined;
-    const { status } = c.res;
+    // A client that left before its answer is counted apart (499, a 4xx), not as a failure of the server.
+    const status = c.req.raw.signal.aborted ? CLIENT_CLOSED_REQUEST : c.res.status;
     if (!inference && (status < 400 || PROBE.test(path))) return;
     // After the handler: an OIP component model is known to its task only once that task has loaded.
     const task =

@@ -148,8 +148,10 @@ async function download(
     await pipeline(source, hashing, createWriteStream(temp));
   } catch (error) {
     if (error === sourceError && !(error instanceof InferletError)) {
-      throw new RepositoryUnavailableError(`downloading ${label} failed: ${(error as Error).message}`, {
+      // The SDK's or the network's text (and the host it names) is for the log, not the client.
+      throw new RepositoryUnavailableError(`downloading ${label} failed`, {
         cause: error,
+        detail: (error as Error).message,
       });
     }
     throw error;

@@ -80,12 +80,17 @@ function describe(name: string, version: string): string {
   return `model "${name}" version "${version}"`;
 }
 
-function checkedManifest(text: string, where: string, name: string, version: string): ModelManifest {
+/**
+ * The manifest in `text`, checked. Its messages name the model and version, not the file's path or key: a
+ * load failure's message reaches clients (as a model's state in the repository index).
+ */
+function checkedManifest(text: string, name: string, version: string): ModelManifest {
+  const where = `of ${describe(name, version)}`;
   let json: unknown;
   try {
     json = JSON.parse(text);
   } catch (error) {
-    throw new Error(`invalid manifest ${where}: ${(error as Error).message}`, { cause: error });
+    throw new Error(`invalid manifest ${where}: it is not JSON`, { cause: error });
   }
   const manifest = parseManifest(json, where);
   if (manifest.name !== name || manifest.version !== version) {
@@ -127,7 +132,7 @@ export class LocalRepository implements ModelRepository {
     } catch (error) {
       throw fsError(error, `manifest of ${describe(name, version)}`, path);
     }
-    return checkedManifest(text, path, name, version);
+    return checkedManifest(text, name, version);
   }
 
   localPath(name: string, version: string, path: string): string {
@@ -153,8 +158,9 @@ export class LocalRepository implements ModelRepository {
       return entries.filter((e) => e.isDirectory() && !e.name.startsWith('.')).map((e) => e.name);
     } catch (error) {
       if (!required && (error as NodeJS.ErrnoException).code === 'ENOENT') return [];
-      throw new RepositoryUnavailableError(`cannot list model repository ${folder}: ${errorText(error)}`, {
+      throw new RepositoryUnavailableError('cannot list the model repository', {
         cause: error,
+        detail: `folder ${folder}: ${errorText(error)}`,
       });
     }
   }
@@ -168,14 +174,14 @@ async function isFile(path: string): Promise<boolean> {
   }
 }
 
+/** Maps a file system error; the path and the system's text are kept for the log only. */
 function fsError(error: unknown, what: string, path: string): InferletError {
   const code = (error as NodeJS.ErrnoException).code;
+  const detail = `path ${path}: ${errorText(error)}`;
   if (code === 'ENOENT' || code === 'ENOTDIR') {
-    return new ModelNotFoundError(`${what} not found: ${path}`, { cause: error });
+    return new ModelNotFoundError(`${what} not found`, { cause: error, detail });
   }
-  return new RepositoryUnavailableError(`cannot read ${what} at ${path}: ${errorText(error)}`, {
-    cause: error,
-  });
+  return new RepositoryUnavailableError(`cannot read ${what}`, { cause: error, detail });
 }
 
 function errorText(error: unknown): string {
@@ -233,7 +239,8 @@ export class S3Repository implements ModelRepository {
         }
       }
     } catch (error) {
-      throw s3Error(error, `listing ${this.location}${name === undefined ? '' : `${name}/`}`);
+      const what = name === undefined ? 'listing the models' : `listing the versions of model "${name}"`;
+      throw s3Error(error, what, `s3://${this.bucket}/${listPrefix}`);
     }
     return refs;
   }
@@ -246,9 +253,9 @@ export class S3Repository implements ModelRepository {
       const object = await client.send(new module.GetObjectCommand({ Bucket: this.bucket, Key: key }));
       text = (await object.Body?.transformToString('utf8')) ?? '';
     } catch (error) {
-      throw s3Error(error, `manifest of ${describe(name, version)}`, key);
+      throw s3Error(error, `manifest of ${describe(name, version)}`, `s3://${this.bucket}/${key}`);
     }
-    return checkedManifest(text, `s3://${this.bucket}/${key}`, name, version);
+    return checkedManifest(text, name, version);
   }
 
   localPath(): undefined {
@@ -263,7 +270,7 @@ export class S3Repository implements ModelRepository {
       // In Node the SDK's body is an http.IncomingMessage, a Readable.
       return object.Body as Readable;
     } catch (error) {
-      throw s3Error(error, `file "${path}" of ${describe(name, version)}`, key);
+      throw s3Error(error, `file "${path}" of ${describe(name, version)}`, `s3://${this.bucket}/${key}`);
     }
   }
 
@@ -274,18 +281,14 @@ export class S3Repository implements ModelRepository {
 
 /**
  * Maps an S3 SDK error: a missing key is a missing model; anything else (throttling, 5xx, network,
- * a missing bucket, denied access) makes the repository unavailable.
+ * a missing bucket, denied access) makes the repository unavailable. The bucket, the key and the SDK's text
+ * are kept for the log only (`detail`).
  */
-function s3Error(error: unknown, what: string, key?: string): InferletError {
+function s3Error(error: unknown, what: string, location: string): InferletError {
   const name = (error as { name?: string }).name;
-  const where = key === undefined ? '' : ` (s3 key ${key})`;
+  const detail = `${location}: ${errorText(error)}`;
   if (name === 'NoSuchKey' || name === 'NotFound') {
-    return new ModelNotFoundError(`${what} not found${where}`, { cause: error });
+    return new ModelNotFoundError(`${what} not found`, { cause: error, detail });
   }
-  return new RepositoryUnavailableError(
-    `model repository unavailable: ${what}${where}: ${errorText(error)}`,
-    {
-      cause: error,
-    },
-  );
+  return new RepositoryUnavailableError(`model repository unavailable: ${what}`, { cause: error, detail });
 }

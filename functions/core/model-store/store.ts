@@ -2,7 +2,13 @@ import { stat } from 'node:fs/promises';
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { InferenceSession } from 'onnxruntime-node';
 import { DEFAULT_MODEL_REPOSITORY, defaultModelCacheDir, loadSettings } from '../config/env.ts';
-import { ChecksumMismatchError, InvalidInputError, ModelNotFoundError } from '../errors.ts';
+import {
+  ChecksumMismatchError,
+  echoed,
+  InferletError,
+  InvalidInputError,
+  ModelNotFoundError,
+} from '../errors.ts';
 import { createSession, type SessionConfig } from '../session.ts';
 import { DiskCache, mismatchMessage } from './disk-cache.ts';
 import type { ManifestFile, ModelManifest } from './manifest.ts';
@@ -222,7 +228,7 @@ export class RepositoryModelStore implements ModelStore {
     const latest = numeric.at(-1);
     if (latest === undefined) {
       throw new ModelNotFoundError(
-        `model "${name}" has no numeric version to default to; give one of: ${versions.sort(compareVersions).join(', ')}`,
+        `model ${echoed(name)} has no numeric version to default to; give one of: ${versions.sort(compareVersions).join(', ')}`,
       );
     }
     return latest;
@@ -242,20 +248,23 @@ export class RepositoryModelStore implements ModelStore {
     return refs;
   }
 
-  /** Throws a {@link ModelNotFoundError} that lists what is available instead. */
+  /**
+   * Throws a {@link ModelNotFoundError} that lists what is available instead. The names asked for come from
+   * a client: they are echoed cut short, and the repository's location stays in the log (`detail`).
+   */
   private async notFound(name: string, version?: string, cause?: unknown): Promise<never> {
     const all = await this.repository.listVersions();
     const versions = all.filter((r) => r.name === name).map((r) => r.version);
-    const options = cause === undefined ? undefined : { cause };
+    const options = { cause, detail: `repository ${this.location}` };
     if (versions.length === 0) {
       const models = [...new Set(all.map((r) => r.name))].sort();
       throw new ModelNotFoundError(
-        `model "${name}" not found in ${this.location}; available models: ${models.join(', ') || '(none)'}`,
+        `model ${echoed(name)} not found in the repository; available models: ${models.join(', ') || '(none)'}`,
         options,
       );
     }
     throw new ModelNotFoundError(
-      `model "${name}" has no version "${version}"; available versions: ${versions.sort(compareVersions).join(', ')}`,
+      `model ${echoed(name)} has no version ${echoed(version)}; available versions: ${versions.sort(compareVersions).join(', ')}`,
       options,
     );
   }
@@ -295,7 +304,7 @@ export class RepositoryModelStore implements ModelStore {
     try {
       bytes = (await stat(local)).size;
     } catch (error) {
-      throw new ModelNotFoundError(`${label} not found: ${local}`, { cause: error });
+      throw new ModelNotFoundError(`${label} not found`, { cause: error, detail: `path ${local}` });
     }
     const sha256 = await sha256File(local);
     if (bytes !== file.bytes || sha256 !== file.sha256) {
@@ -316,8 +325,14 @@ function key(name: string, version: string): string {
   return `${name}/${version}`;
 }
 
+/**
+ * Why a load failed, as the repository index shows it to clients: an {@link InferletError}'s message, which
+ * holds no internals; anything else (onnxruntime's text names the cached file's path) only says where to look.
+ */
 function reasonOf(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
+  return error instanceof InferletError
+    ? error.message
+    : 'the model failed to load; the server log has the cause';
 }
 
 /** Numeric versions in numeric order, before any others in text order. */

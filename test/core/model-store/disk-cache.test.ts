@@ -50,7 +50,8 @@ describe('DiskCache', () => {
     const failure = await cache.fetch(expected, open, 'file "w"').catch((error: unknown) => error);
 
     expect(failure).toBeInstanceOf(RepositoryUnavailableError);
-    expect((failure as Error).message).toBe('downloading file "w" failed: socket hang up');
+    expect((failure as Error).message).toBe('downloading file "w" failed');
+    expect((failure as RepositoryUnavailableError).detail).toBe('socket hang up');
     expect(await readdir(join(work, 'broken', 'sha256'))).toEqual([]);
   });
 
