@@ -138,8 +138,17 @@ export class InferenceService {
     } catch (error) {
       if (error instanceof InferletError) throw error;
       throw new ModelNotReadyError(`models of task "${taskName}" failed to load`, { cause: error });
+  /**
+   * The one gate every inference passes, a task's run ({@link infer}) and a door's direct use of a model
+   * (OIP tensor inference): admission control, when the service has any, goes here and so covers both.
+   * None is applied yet: `work` runs at once.
+   */
+  admit<T>(work: () => Promise<T>): Promise<T> {
+    return work();
+  }
+
     }
-    const output = await task.runner.run(input);
+    const output = await this.admit(() => task.runner.run(input));
     const coldStart = this.coldStart;
     this.coldStart = false;
     const cpu = process.cpuUsage(cpu0);

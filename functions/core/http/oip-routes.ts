@@ -1,10 +1,31 @@
 import { Hono } from 'hono';
-import type { InferenceSession } from 'onnxruntime-node';
-import { InvalidInputError, ModelNotReadyError, NotFoundError } from '../errors.ts';
+import type { InferenceSession, Tensor } from 'onnxruntime-node';
+import { loadSettings } from '../config/env.ts';
+import {
+  echoed,
+  InvalidInputError,
+  ModelNotReadyError,
+  NotFoundError,
+  PayloadTooLargeError,
+} from '../errors.ts';
 import type { InferenceService } from '../inference-service.ts';
 import type { ModelManifest } from '../model-store/manifest.ts';
+import { runtimeErrorText } from '../session.ts';
 import { parseJsonObject } from '../tasks/request-body.ts';
-import { fromOrtTensor, toOrtTensor } from './oip-tensors.ts';
+import { inferResponseJson, toOrtTensor } from './oip-tensors.ts';
+
+/** Bounds of OIP tensor inference; by default `OIP_MAX_ELEMENTS` and `OIP_MAX_RESPONSE_BYTES`. */
+export interface OipLimits {
+  /** Most elements of a call's inputs together, and of its outputs together. */
+  readonly maxElements: number;
+  /** Largest answer, in bytes of JSON. */
+  readonly maxResponseBytes: number;
+}
+
+function limitsFromEnv(): OipLimits {
+  const settings = loadSettings();
+  return { maxElements: settings.OIP_MAX_ELEMENTS, maxResponseBytes: settings.OIP_MAX_RESPONSE_BYTES };
+}
 
 const SERVER = { name: 'inferlet', version: '0.1.0', extensions: ['model_repository'] };
 
@@ -26,8 +47,13 @@ function metadata(manifest: ModelManifest, versions: string[]) {
 /**
  * The Open Inference Protocol v2 (REST) over the service's models: health, server and model metadata,
  * readiness, tensor inference and the repository index.
+ *
+ * Tensor inference is bounded (`limits`): inputs over the element limit, a batch over the manifest's
+ * `maxBatchSize` and outputs whose size the model's metadata fixes over the limit are refused with 413
+ * before the run; other outputs are counted after the run, and the answer's bytes while it is serialised,
+ * before anything is sent. It runs through {@link InferenceService.admit}, as the task routes do.
  */
-export function oipRoutes(service: InferenceService): Hono {
+export function oipRoutes(service: InferenceService, limits: OipLimits = limitsFromEnv()): Hono {
   const app = new Hono();
   const { store } = service;
 
@@ -40,7 +66,7 @@ export function oipRoutes(service: InferenceService): Hono {
     if (!service.isServedModel(name)) await service.warm();
     if (!service.loadedModels().some((m) => m.name === name && m.version === manifest.version)) {
       if (!service.isServedModel(name))
-        throw new NotFoundError(`model "${name}" is not served by this function`);
+        throw new NotFoundError(`model ${echoed(name)} is not served by this function`);
       throw new ModelNotReadyError(`model ${name}@${manifest.version} is not ready`);
     }
     const loaded = store.peek(name, manifest.version);
@@ -72,8 +98,8 @@ export function oipRoutes(service: InferenceService): Hono {
     app.post(`${prefix}/infer`, async (c) => {
       const { manifest, session } = await sessionOf(c.req.param('name') ?? '', c.req.param('version'));
       const body = parseJsonObject(new Uint8Array(await c.req.arrayBuffer()));
-      const response = await infer(manifest, session, body);
-      return c.json(response);
+      const json = await service.admit(() => infer(manifest, session, body, limits));
+      return c.body(json, 200, { 'Content-Type': 'application/json' });
     });
   }
 
@@ -81,18 +107,83 @@ export function oipRoutes(service: InferenceService): Hono {
   return app;
 }
 
-async function infer(manifest: ModelManifest, session: InferenceSession, body: Record<string, unknown>) {
+/** The elements of a shape. */
+const elementsOf = (dims: readonly number[]) => dims.reduce((a, b) => a * b, 1);
+
+/**
+ * How many elements the wanted outputs will have, where the model says so before the run: a dim fixed in
+ * the manifest or the graph, or a symbolic dim the graph shares with an input (`batch` in and out). Outputs
+ * with a dim known only after the run (the recogniser's time axis) count for nothing here.
+ */
+function knownOutputElements(
+  manifest: ModelManifest,
+  session: InferenceSession,
+  feeds: Readonly<Record<string, Tensor>>,
+  wanted: readonly string[],
+): number {
+  const symbols = new Map<string, number>();
+  for (const meta of session.inputMetadata) {
+    const tensor = feeds[meta.name];
+    if (!meta.isTensor || !tensor) continue;
+    meta.shape.forEach((dim, i) => {
+      // onnxruntime names an unnamed dim "": two of those are not the same dim.
+      if (typeof dim === 'string' && dim !== '' && tensor.dims[i] !== undefined)
+        symbols.set(dim, tensor.dims[i]);
+    });
+  }
+  let total = 0;
+  for (const name of wanted) {
+    const meta = session.outputMetadata.find((m) => m.name === name);
+    const declared = manifest.outputs.find((o) => o.name === name)?.dims;
+    if (!meta?.isTensor) continue;
+    const dims = meta.shape.map((dim, i) => {
+      const fixed = declared?.[i];
+      if (fixed !== undefined && fixed >= 0) return fixed;
+      return typeof dim === 'number' ? dim : symbols.get(dim);
+    });
+    if (dims.every((d): d is number => d !== undefined)) total += elementsOf(dims);
+  }
+  return total;
+}
+
+/** A 413 naming what is over the element limit. */
+function tooManyElements(what: string, count: number, limits: OipLimits): PayloadTooLargeError {
+  return new PayloadTooLargeError(
+    `${what} would have ${count} elements, more than the limit of ${limits.maxElements}`,
+  );
+}
+
+async function infer(
+  manifest: ModelManifest,
+  session: InferenceSession,
+  body: Record<string, unknown>,
+  limits: OipLimits,
+): Promise<string> {
   const { id, inputs, outputs } = body;
   if (id !== undefined && typeof id !== 'string') throw new InvalidInputError('"id" must be a string');
   if (!Array.isArray(inputs) || inputs.length === 0)
     throw new InvalidInputError('"inputs" must be a non-empty array');
-  const feeds: Record<string, ReturnType<typeof toOrtTensor>> = {};
+  // From the declared shapes, before any data is read: the run's cost grows with what it is given.
+  const declared = inputs.reduce((sum: number, input) => {
+    const shape = (input as { shape?: unknown } | null)?.shape;
+    return Array.isArray(shape) && shape.every((d) => Number.isInteger(d) && d >= 0)
+      ? sum + elementsOf(shape as number[])
+      : sum;
+  }, 0);
+  if (declared > limits.maxElements) throw tooManyElements('the inputs', declared, limits);
+  const feeds: Record<string, Tensor> = {};
   for (const input of inputs) {
     const name = (input as { name?: unknown } | null)?.name;
     const spec = manifest.inputs.find((s) => s.name === name);
-    const tensor = toOrtTensor(input, spec);
+    const tensor = toOrtTensor(input, spec, limits.maxElements);
     if (typeof name !== 'string' || name in feeds)
-      throw new InvalidInputError(`input "${String(name)}" given twice`);
+      throw new InvalidInputError(`input ${echoed(name)} given twice`);
+    // Triton's reading of maxBatchSize: the first dim of an input whose first dim is variable is the batch.
+    if (manifest.maxBatchSize > 0 && spec?.dims[0] === -1 && (tensor.dims[0] ?? 0) > manifest.maxBatchSize) {
+      throw new PayloadTooLargeError(
+        `input ${echoed(name)}: batch of ${tensor.dims[0]} is larger than the model's maxBatchSize ${manifest.maxBatchSize}`,
+      );
+    }
     feeds[name] = tensor;
   }
   const missing = session.inputNames.filter((n) => !(n in feeds));
@@ -105,28 +196,34 @@ async function infer(manifest: ModelManifest, session: InferenceSession, body: R
       const name = (o as { name?: unknown } | null)?.name;
       if (typeof name !== 'string' || !session.outputNames.includes(name)) {
         throw new InvalidInputError(
-          `unknown output "${String(name)}"; outputs: ${session.outputNames.join(', ')}`,
+          `unknown output ${echoed(name)}; outputs: ${session.outputNames.join(', ')}`,
         );
       }
       return name;
     });
   }
+  const known = knownOutputElements(manifest, session, feeds, wanted);
+  if (known > limits.maxElements) throw tooManyElements('the outputs', known, limits);
+
   let results: Awaited<ReturnType<InferenceSession['run']>>;
   try {
     results = await session.run(feeds, wanted);
   } catch (error) {
-    // onnxruntime's message names shapes and nodes, never data: safe to return.
-    throw new InvalidInputError(
-      `inference failed: ${error instanceof Error ? error.message : String(error)}`,
-      { cause: error },
-    );
+    // The client gets what its inputs broke (the node and the reason); onnxruntime's source paths and C++
+    // functions stay in the log.
+    throw new InvalidInputError(`inference failed: ${runtimeErrorText(error)}`, {
+      cause: error,
+      detail: error instanceof Error ? error.message : String(error),
+    });
   }
-  return {
+  const produced = wanted.map((name) => ({ name, tensor: results[name] as Tensor }));
+  const count = produced.reduce((sum, { tensor }) => sum + tensor.size, 0);
+  // After the run, before any of it is turned into text: an output the metadata could not size.
+  if (count > limits.maxElements) throw tooManyElements('the outputs', count, limits);
+  const head = {
     model_name: manifest.name,
     model_version: manifest.version,
     ...(id !== undefined ? { id } : {}),
-    outputs: wanted.map((name) =>
-      fromOrtTensor(name, results[name] as NonNullable<(typeof results)[string]>),
-    ),
   };
+  return inferResponseJson(head, produced, limits.maxResponseBytes);
 }
