@@ -14,6 +14,11 @@ export interface DecodedImage {
 export interface DecodeImageOptions {
   /** Largest width × height accepted. Default: `OCR_MAX_PIXELS`, else 40 000 000. */
   readonly maxPixels?: number;
+  /**
+   * Awaited with the declared size once the header is accepted, before any pixel is decoded: where a
+   * caller bounds the pixels held at once (the OCR pipeline's `PixelBudget`), a large image waits here.
+   */
+  readonly admit?: (width: number, height: number) => Promise<void>;
 }
 
 /** The pixel limit from `OCR_MAX_PIXELS` (default 40 megapixels; see `functions/core/config/env.ts`). */
@@ -122,6 +127,7 @@ export async function decodeImage(
       `image is ${width}×${height} (${width * height} pixels); the limit is ${maxPixels} pixels`,
     );
   }
+  await options.admit?.(width, height);
   try {
     const { data, info } = await sharp(input, {
       limitInputPixels: maxPixels,
@@ -159,6 +165,8 @@ export async function decodeImage(
  * libjpeg's warnings name corrupt or non-conforming data, and with `'warning'` libvips stops at the first one, typically after a
  * few rows, before the frame is written out: a lying baseline JPEG costs a few MiB, not the full frame (a
  * progressive one is buffered whole before its scans run out, and that buffer is freed with the refusal).
+ * libvips looks at the warning after each strip of 8 rows, so only a frame of 8 rows or fewer passes with
+ * missing data: its padding is bounded by 8 rows of its width.
  * Trailing bytes after the last scan (a common camera quirk) raise no warning before the pixels are out, so
  * such files still decode. PNG and WebP stay at `'error'`: their decoders refuse short data themselves, and
  * libpng also warns about metadata that does not touch the pixels.

@@ -127,15 +127,17 @@ const WALK_BLOCK = 64 * 1024;
 /**
  * Whether the file ends inside a frame: follows the chain of frames from `start`, each header where the
  * previous frame's length puts it, and answers `true` when a frame's declared length runs past the end of
- * the file. The walk stops, answering `false`, at the first bytes that are not a header of the same stream
- * (an ID3v1 or APE tag at the end, or junk the decoder will skip), since the chain cannot be followed
- * through them. A file cut exactly between two frames cannot be told from a shorter recording.
+ * the file, or when the last one to three bytes begin a header's sync. The walk stops, answering `false`,
+ * at the first bytes that are not a header of the same stream (an ID3v1 or APE tag at the end, or junk the
+ * decoder will skip), since the chain cannot be followed through them. A file cut exactly between two
+ * frames cannot be told from a shorter recording.
  */
 export function endsInsideFrame(source: ByteSource, start: MpegAudioStart): boolean {
   const { first } = start;
   let block: Uint8Array = new Uint8Array(0);
   let blockStart = 0;
-  for (let at = start.offset; at + 4 <= source.size; ) {
+  let at = start.offset;
+  while (at + 4 <= source.size) {
     if (at + 4 > blockStart + block.byteLength) {
       block = source.read(at, WALK_BLOCK);
       blockStart = at;
@@ -152,5 +154,6 @@ export function endsInsideFrame(source: ByteSource, start: MpegAudioStart): bool
     if (at + frame.length > source.size) return true;
     at += frame.length;
   }
-  return false;
+  // One to three bytes left: the file was cut inside the next header if they begin its sync.
+  return at < source.size && source.read(at, 1)[0] === 0xff;
 }

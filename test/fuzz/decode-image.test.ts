@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import sharp from 'sharp';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { PayloadTooLargeError } from '../../functions/core/errors.ts';
+import { PayloadTooLargeError, UndecodableContentError } from '../../functions/core/errors.ts';
 import { decodeImage } from '../../functions/image/decode-image.ts';
 import { FUZZ_SEED, fuzzRuns, resultOrRefusalAsync } from './fuzz-support.ts';
 
@@ -142,6 +142,32 @@ describe('image header checks under fuzzing', () => {
       }),
       { seed: FUZZ_SEED, numRuns: fuzzRuns(800), timeout: 5000 },
     );
+  });
+
+  it('refuses a JPEG whose declared frame needs more blocks than its scan holds with 422', async () => {
+    // The 40×30 page is 3×2 MCUs of 16×16 pixels (4:2:0); a frame of more MCUs runs out of scan data. A
+    // frame of 8 rows or fewer is one strip for libvips, written out before it looks at the warning.
+    const mcus = (w: number, h: number) => Math.ceil(w / 16) * Math.ceil(h / 16);
+    await fc.assert(
+      fc.asyncProperty(fc.integer({ min: 1, max: 2000 }), fc.integer({ min: 9, max: 2000 }), async (w, h) => {
+        fc.pre(w * h <= MAX_PIXELS && mcus(w, h) > mcus(40, 30));
+        const lying = writeDimensions('jpeg', images.get('jpeg') as Uint8Array, w, h);
+
+        await expect(decodeImage(lying, { maxPixels: MAX_PIXELS })).rejects.toThrow(UndecodableContentError);
+      }),
+      { seed: FUZZ_SEED, numRuns: fuzzRuns(200), timeout: 5000 },
+    );
+  });
+
+  it('decodes a flat JPEG of many pixels in few bytes: size alone is no sign of a lie', async () => {
+    const flat = await sharp({ create: { width: 500, height: 500, channels: 3, background: '#ffffff' } })
+      .jpeg()
+      .toBuffer();
+
+    const image = await decodeImage(new Uint8Array(flat), { maxPixels: MAX_PIXELS });
+
+    expect(flat.byteLength).toBeLessThan(3000);
+    expect([image.width, image.height]).toEqual([500, 500]);
   });
 
   it('refuses arbitrary bytes, with or without an image signature, with a client error', async () => {
