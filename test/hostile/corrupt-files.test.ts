@@ -4,10 +4,12 @@ import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createLambdaHttpHandler } from '../../functions/core/adapters/lambda-http.ts';
 import { createModelStore } from '../../functions/core/model-store/store.ts';
 import { imageOcrTask } from '../../functions/image/task.ts';
 import { speechVadTask } from '../../functions/speech/task.ts';
 import { textClassifyTask } from '../../functions/text/task.ts';
+import { httpApiEvent, lambdaContext } from '../support/api-gateway-event.ts';
 import { readJson, startTestServer, type TestServer } from '../support/http-server.ts';
 import { renderText, stackLines } from '../support/render-text.ts';
 import { encodedFixture } from '../support/spoken-audio.ts';
@@ -239,6 +241,21 @@ describe('corrupt files and encoded bodies', () => {
 
       expect(response.status).toBe(415);
       expect(((await readJson(response)).error as string).length).toBeLessThan(120);
+    });
+
+    it('refuses a gzip-marked body with 415 through the Lambda door too (API Gateway passes the header on)', async () => {
+      const handler = createLambdaHttpHandler(server.runtime.app);
+      const event = httpApiEvent('POST', '/v1/text/classify', { body: text, contentType: 'text/plain' });
+
+      const plain = await handler(event, lambdaContext('inferlet-text'));
+      const marked = await handler(
+        { ...event, headers: { ...event.headers, 'content-encoding': 'gzip' } },
+        lambdaContext('inferlet-text'),
+      );
+
+      expect(plain.statusCode).toBe(200);
+      expect(marked.statusCode).toBe(415);
+      expect(JSON.parse(marked.body ?? '{}').error).toMatch(/^Content-Encoding gzip is not supported/);
     });
 
     it('classifies a body marked identity as it classifies an unmarked one', async () => {
