@@ -1,6 +1,6 @@
 /**
- * The CDK app: `npx cdk synth` (or `npm run synth`) runs this file. Account and region stay unresolved,
- * so synthesis needs no credentials; the configuration comes from CDK context (see `config.ts`) and is
+ * The CDK app: `npx cdk synth` (or `npm run synth`) runs this file. The account stays unresolved and the
+ * region comes from the configuration or `CDK_DEFAULT_REGION`, so synthesis needs no credentials; the configuration comes from CDK context (see `config.ts`) and is
  * validated before anything is built; AwsSolutions checks (cdk-nag) fail the synth on any finding that is
  * neither fixed nor acknowledged with a reason.
  */
@@ -8,8 +8,8 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { App, type AppProps, Validations } from 'aws-cdk-lib';
 import { AwsSolutionsChecks } from 'cdk-nag';
-import { loadConfig } from './config.ts';
-import { resolveDeployment } from './deployment.ts';
+import { InvalidConfigError, loadConfig } from './config.ts';
+import { type Deployment, resolveDeployment } from './deployment.ts';
 import { InferletStack, type InferletStackProps } from './stacks/inferlet-stack.ts';
 
 /** The local model repository the deploy publishes and the configuration is checked against. */
@@ -44,14 +44,35 @@ export function createInferletApp(
   const app = new App(appProps);
   const repositoryDir = stackProps.repositoryDir ?? MODEL_REPOSITORY_DIR;
   const deployment = resolveDeployment(loadConfig(app.node), repositoryDir);
+  const region = stackRegion(deployment);
   const stack = new InferletStack(app, 'Inferlet', {
     description: 'Serverless ONNX inference: Lambda and GPU tiers, HTTP API, uploads, monitoring',
+    // A region without an account: availability zones stay `Fn::GetAZs`, so synthesis needs no credentials.
+    ...(region && { env: { region } }),
     ...stackProps,
     deployment,
     repositoryDir,
   });
   Validations.of(app).addPlugins(new AwsSolutionsChecks(app));
   return { app, stack };
+}
+
+/**
+ * The stack's region: the configuration's `region`, else `CDK_DEFAULT_REGION` (which the CDK CLI sets from the
+ * AWS profile), else none, which only a deployment without a GPU tier may have.
+ *
+ * @throws {InvalidConfigError} when a task has a GPU tier and no region is known.
+ */
+export function stackRegion(deployment: Deployment): string | undefined {
+  const region = deployment.config.region ?? (process.env.CDK_DEFAULT_REGION || undefined);
+  const gpuTasks = deployment.tasks.filter((task) => task.gpu).map((task) => task.key);
+  if (!region && gpuTasks.length > 0)
+    throw new InvalidConfigError(
+      `invalid Inferlet configuration: region: a GPU tier (${gpuTasks.join(', ')}) needs the stack's region, ` +
+        'because its load balancer access logs go to a regional delivery service; set "region" in the ' +
+        'configuration or deploy with an AWS profile that has one (CDK_DEFAULT_REGION)',
+    );
+  return region;
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {

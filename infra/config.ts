@@ -114,6 +114,8 @@ const LambdaTier = z
 /**
  * The GPU service of one task: its own Auto Scaling group of `instanceType`, task definition, ECS service,
  * load balancer and scaling, serving only this task. Unset sizing takes the defaults shown (one g4dn.xlarge).
+ * Opt-in: {@link DEFAULT_CONFIG} has none, because a new account's G/VT vCPU quota is usually 0 and a service
+ * that never stabilises rolls the whole stack back (`npm run doctor` checks the quota).
  */
 const GpuTier = z
   .object({
@@ -127,15 +129,26 @@ const GpuTier = z
       )
       .refine((type) => !/^g\d+g/.test(type), 'Graviton GPU instances (g5g) cannot run the x86_64 image')
       .default('g4dn.xlarge'),
-    /** Fewest and most tasks (one GPU each) the service scales between. */
+    /**
+     * Fewest and most tasks (one GPU each) the service scales between. `minTasks: 0` only without HTTP
+     * (`serveHttp: false`): request-count scaling cannot start a task while there is no target to count on.
+     */
     minTasks: int(0, 100).default(1),
     maxTasks: int(1, 100).default(2),
     /** Memory reserved for the server container, in MiB; must fit the instance with the agents beside it. */
     memoryMiB: int(1024).default(12288),
     /** Target of request-count scaling: ALB requests per task per minute. */
     requestsPerTarget: int(1).default(600),
-    /** Upload messages waiting per running task above which the service adds tasks. */
+    /**
+     * Upload messages (waiting and in flight) per running task above which the service adds tasks; below
+     * half of it, it removes one. With no task running, any message starts one.
+     */
     backlogPerTask: int(1).default(20),
+    /**
+     * Route `/gpu/<task>/` of the API to the service and scale it on requests; false: an upload worker only
+     * (its queue's single consumer), which may scale to zero.
+     */
+    serveHttp: z.boolean().default(true),
   })
   .strict();
 
@@ -147,7 +160,10 @@ const TaskConfig = z
     gpu: GpuTier.optional(),
     uploads: z
       .object({
-        /** Who consumes the task's upload queue: the Lambda upload function, the GPU service, or both. */
+        /**
+         * Who consumes the task's upload queue: the Lambda upload function or the GPU service. One only: two
+         * consumers of one queue compete, the Lambda drains it and the GPU backlog scaling never sees work.
+         */
         consumers: z.array(z.enum(['lambda', 'gpu'])).min(1),
         /** `MAX_UPLOAD_BYTES`: larger uploads are refused (an `errors/` record). */
         maxUploadBytes: int(1),
@@ -221,8 +237,10 @@ const Monitoring = z
     logRetentionDays: z.number().refine((days) => (LOG_RETENTION_DAYS as readonly number[]).includes(days), {
       message: `must be one of ${LOG_RETENTION_DAYS.join(', ')}`,
     }),
-    /** Alarm subscribers; the topic is created either way. */
+    /** Alarm subscribers; the topic is created either way. At least one outside the `dev` profile. */
     alarmEmails: z.array(z.email()),
+    /** Age of the oldest waiting upload, in seconds, that raises an alarm (uploads are not being processed). */
+    oldestUploadAgeSeconds: int(60, 1_209_600),
     /** Error rate (percent of invocations or requests, per 5 minutes) that raises an alarm. */
     errorRatePercent: z.number().gt(0).max(100),
     /** Width of the p99 latency anomaly band, in standard deviations. */
@@ -230,9 +248,33 @@ const Monitoring = z
   })
   .strict();
 
+/** How a new version of the code reaches the traffic. */
+const Rollout = z
+  .object({
+    /**
+     * CodeDeploy's traffic shift from the old to the new version of each function's `live` alias; an error
+     * alarm of the function during the shift rolls it back. `allAtOnce` still rolls back on an alarm.
+     */
+    lambda: z.enum(['canary10Percent5Minutes', 'linear10PercentEvery1Minute', 'allAtOnce']),
+  })
+  .strict();
+
 /** The configuration schema; {@link InferletConfig} is its type. */
 export const InferletConfigSchema = z
   .object({
+    /**
+     * `dev`: a deployment for trying things, no alarm subscriber needed; `prod`: every alarm must reach
+     * someone (`monitoring.alarmEmails`).
+     */
+    profile: z.enum(['dev', 'prod']),
+    /**
+     * The stack's region, e.g. `eu-west-1`; default: `CDK_DEFAULT_REGION` (the CLI's profile). A GPU tier needs
+     * one: its load balancer's access logs are delivered by a regional service.
+     */
+    region: z
+      .string()
+      .regex(/^[a-z]{2}(-[a-z]+)+-\d$/, 'must be an AWS region, e.g. eu-west-1')
+      .optional(),
     tasks: z
       .object({ image: TaskConfig.optional(), text: TaskConfig.optional(), speech: TaskConfig.optional() })
       .strict(),
@@ -247,6 +289,7 @@ export const InferletConfigSchema = z
     gpuNetwork: GpuNetwork,
     storage: Storage,
     monitoring: Monitoring,
+    rollout: Rollout,
   })
   .strict()
   .superRefine((config, ctx) => {
@@ -262,6 +305,12 @@ export const InferletConfigSchema = z
           ['tasks', key],
           'has neither a lambda nor a gpu tier; give it one, or remove the task with null',
         );
+      if (new Set(task.uploads.consumers).size > 1)
+        issue(
+          ['tasks', key, 'uploads', 'consumers'],
+          'names both lambda and gpu: one queue takes one consumer (two compete, and the Lambda drains the ' +
+            "GPU service's backlog); pick one, or give the task two deployments",
+        );
       for (const consumer of new Set(task.uploads.consumers)) {
         if (!task[consumer])
           issue(
@@ -269,6 +318,17 @@ export const InferletConfigSchema = z
             `names ${consumer} but the task has no ${consumer} tier`,
           );
       }
+      if (task.gpu && task.gpu.minTasks === 0 && task.gpu.serveHttp)
+        issue(
+          ['tasks', key, 'gpu', 'minTasks'],
+          'is 0 while the GPU service serves HTTP: with no task running the load balancer answers 503 and ' +
+            'request-count scaling has no target to count on; set minTasks to 1 or more, or serveHttp to false',
+        );
+      if (task.gpu && !task.gpu.serveHttp && !task.uploads.consumers.includes('gpu'))
+        issue(
+          ['tasks', key, 'gpu', 'serveHttp'],
+          'is false and the GPU service does not consume uploads either: it would do nothing',
+        );
       if (task.gpu && task.gpu.minTasks > task.gpu.maxTasks)
         issue(
           ['tasks', key, 'gpu', 'minTasks'],
@@ -290,6 +350,11 @@ export const InferletConfigSchema = z
         }
       }
     }
+    if (config.profile !== 'dev' && config.monitoring.alarmEmails.length === 0)
+      issue(
+        ['monitoring', 'alarmEmails'],
+        `is empty in the ${config.profile} profile: alarms would reach nobody; add an address (or use profile dev)`,
+      );
     const network = config.gpuNetwork;
     if (Boolean(network.certificateArn) !== Boolean(network.serverName))
       issue(
@@ -323,33 +388,27 @@ export type GpuNetworkConfig = z.infer<typeof GpuNetwork>;
 
 /**
  * What deploys when nothing is configured: the three tasks on Lambda with the variants their manifests
- * give the `lambda` tier (int8 for text), OCR also on its own GPU service of g4dn.xlarge instances (1-2
- * tasks, `gpu` variant) which shares the image upload queue, IAM-authenticated API.
+ * give the `lambda` tier (int8 for text), each upload queue capped at a few concurrent invocations so a burst
+ * of uploads cannot take the account's concurrency from the HTTP functions, IAM-authenticated API, `dev`
+ * profile, canary rollouts. No GPU tier: it is opt-in (see `tasks.<task>.gpu`), e.g.
+ * `-c inferlet='{"region":"eu-west-1","tasks":{"image":{"gpu":{}}}}'`.
  */
 export const DEFAULT_CONFIG: InferletConfig = Object.freeze({
+  profile: 'dev',
   tasks: {
     image: {
       lambda: {
         model: {},
         http: { memoryMb: 3008, timeoutSeconds: 30 },
-        upload: { memoryMb: 3008, timeoutSeconds: 120, batchSize: 1 },
+        upload: { memoryMb: 3008, timeoutSeconds: 120, batchSize: 1, maxConcurrency: 5 },
       },
-      gpu: {
-        model: {},
-        instanceType: 'g4dn.xlarge',
-        minTasks: 1,
-        maxTasks: 2,
-        memoryMiB: 12288,
-        requestsPerTarget: 600,
-        backlogPerTask: 20,
-      },
-      uploads: { consumers: ['lambda', 'gpu'], maxUploadBytes: 50 * 1024 * 1024, maxReceiveCount: 3 },
+      uploads: { consumers: ['lambda'], maxUploadBytes: 50 * 1024 * 1024, maxReceiveCount: 3 },
     },
     text: {
       lambda: {
         model: {},
         http: { memoryMb: 1024, timeoutSeconds: 10 },
-        upload: { memoryMb: 1024, timeoutSeconds: 60, batchSize: 5 },
+        upload: { memoryMb: 1024, timeoutSeconds: 60, batchSize: 5, maxConcurrency: 5 },
       },
       uploads: { consumers: ['lambda'], maxUploadBytes: 10 * 1024 * 1024, maxReceiveCount: 3 },
     },
@@ -357,7 +416,7 @@ export const DEFAULT_CONFIG: InferletConfig = Object.freeze({
       lambda: {
         model: {},
         http: { memoryMb: 2048, timeoutSeconds: 30 },
-        upload: { memoryMb: 2048, timeoutSeconds: 300, batchSize: 1 },
+        upload: { memoryMb: 2048, timeoutSeconds: 300, batchSize: 1, maxConcurrency: 5 },
       },
       uploads: { consumers: ['lambda'], maxUploadBytes: 200 * 1024 * 1024, maxReceiveCount: 3 },
     },
@@ -375,7 +434,14 @@ export const DEFAULT_CONFIG: InferletConfig = Object.freeze({
       noncurrentVersionExpirationDays: 7,
     },
   },
-  monitoring: { logRetentionDays: 30, alarmEmails: [], errorRatePercent: 5, latencyBandWidth: 3 },
+  monitoring: {
+    logRetentionDays: 30,
+    alarmEmails: [],
+    errorRatePercent: 5,
+    latencyBandWidth: 3,
+    oldestUploadAgeSeconds: 1800,
+  },
+  rollout: { lambda: 'canary10Percent5Minutes' },
 } satisfies InferletConfig);
 
 /** The configuration does not validate; the message lists every problem by path. */

@@ -2,7 +2,7 @@
  * Acknowledging cdk-nag findings at the narrowest scope, with the finding ids cdk-nag gives wildcard
  * resources (`AwsSolutions-IAM5[Resource::<LogicalId.Arn>/prefix/*]`).
  */
-import { type CfnElement, Stack, Validations } from 'aws-cdk-lib';
+import { type CfnElement, Stack, Token, Validations } from 'aws-cdk-lib';
 import type { IRole } from 'aws-cdk-lib/aws-iam';
 import type { IBucket } from 'aws-cdk-lib/aws-s3';
 import type { IConstruct } from 'constructs';
@@ -24,4 +24,16 @@ export function bucketObjectsFinding(bucket: IBucket, suffix: string): string {
  */
 export function grantsOf(role: IRole): IConstruct {
   return role.node.tryFindChild('DefaultPolicy') ?? role;
+}
+
+/**
+ * The stack's partition and region as cdk-nag writes them in finding ids: the literal once the stack has a
+ * region, else the pseudo parameter (`<AWS::Partition>`, `<AWS::Region>`).
+ */
+export function findingPseudo(scope: IConstruct): { readonly partition: string; readonly region: string } {
+  const stack = Stack.of(scope);
+  return {
+    partition: Token.isUnresolved(stack.partition) ? '<AWS::Partition>' : stack.partition,
+    region: Token.isUnresolved(stack.region) ? '<AWS::Region>' : stack.region,
+  };
 }

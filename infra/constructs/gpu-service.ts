@@ -29,7 +29,6 @@ import {
   LogDrivers,
   MachineImageType,
   NetworkMode,
-  obtainDefaultFluentBitECRImage,
 } from 'aws-cdk-lib/aws-ecs';
 import {
   type ApplicationListener,
@@ -43,9 +42,10 @@ import { PolicyStatement, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
 import { LogGroup, type RetentionDays } from 'aws-cdk-lib/aws-logs';
 import type { IBucket } from 'aws-cdk-lib/aws-s3';
 import type { IQueue } from 'aws-cdk-lib/aws-sqs';
+import { StringParameter } from 'aws-cdk-lib/aws-ssm';
 import { Construct } from 'constructs';
 import type { GpuNetworkConfig, GpuServiceSizing } from '../config.ts';
-import { acknowledge } from '../nag.ts';
+import { acknowledge, findingPseudo } from '../nag.ts';
 import type { ModelBucket } from './model-bucket.ts';
 import type { UploadBucket } from './upload-bucket.ts';
 
@@ -57,6 +57,13 @@ export const SERVER_PORT = 8080;
 export const HEALTH_CHECK_PATH = '/v2/health/ready';
 /** Namespace of the GPU metrics the instances' CloudWatch agent publishes. */
 export const GPU_METRICS_NAMESPACE = 'CWAgent';
+/**
+ * The SSM parameter naming AWS for Fluent Bit's image in the stack's region (`<account>.dkr.ecr.<region>
+ * .amazonaws.com/aws-for-fluent-bit:<tag>`); `stable` is the tag AWS promotes after it has run for a while.
+ */
+export const FLUENT_BIT_IMAGE_PARAMETER = '/aws/service/aws-for-fluent-bit/stable';
+/** The ECR repository of that image; AWS publishes it from a different account in some regions. */
+export const FLUENT_BIT_REPOSITORY = 'aws-for-fluent-bit';
 
 /** The task a GPU service serves. */
 export interface GpuTask {
@@ -97,7 +104,7 @@ export interface GpuServiceProps {
   readonly modelPrefix: string;
   /** The uploads bucket; the service may process the prefixes of the queues it consumes. */
   readonly uploads: UploadBucket;
-  /** Receives the load balancer's access logs when the stack has a region. */
+  /** Receives the load balancer's access logs (the stack must have a region). */
   readonly accessLogsBucket: IBucket;
   /** Key prefix of the access logs, e.g. `gpu-alb/image`. */
   readonly accessLogsPrefix: string;
@@ -112,9 +119,15 @@ export interface GpuServiceProps {
 /**
  * The GPU tier of one task: the same server as `npm start`, serving only that task, built from the
  * repository's `Dockerfile` (CUDA runtime, onnxruntime-node with its CUDA provider, `EXECUTION_PROVIDER=cuda`,
- * `MODEL_TIER=gpu`), one task per GPU on its own GPU instances (ECS GPU-optimised Amazon Linux 2 AMI, launch
- * template, ASG capacity provider with managed scaling) in a cluster that may be shared, behind an internal Application Load Balancer that checks
- * `/v2/health/ready`. It scales on requests per task and, when it consumes upload queues, on their backlog.
+ * `MODEL_TIER=gpu`), one task per GPU on its own GPU instances (ECS GPU-optimised Amazon Linux 2023 AMI, NVIDIA
+ * driver 580 for the CUDA 12.8 image; launch template, ASG capacity provider with managed scaling) in a cluster
+ * that may be shared, behind an internal Application Load Balancer that checks `/v2/health/ready` and logs
+ * every request to S3. It scales on requests per task (when it serves HTTP) and, when it consumes its task's
+ * upload queue, on the backlog per running task, in both directions and from zero.
+ *
+ * Containers cannot reach the instance role: the tasks use `awsvpc` networking and the agent runs with
+ * `ECS_AWSVPC_BLOCK_IMDS=true` (what the ECS security guide prescribes for that mode); the role itself
+ * holds only what the ECS and CloudWatch agents call, images and logs go through the task execution role.
  *
  * Metrics: Powertools writes EMF to stdout only, and ECS's `awslogs` driver does not turn EMF lines into
  * metrics (CloudWatch Logs extracts them only from events sent with the `x-amzn-logs-format: json/emf`
@@ -151,6 +164,22 @@ export class GpuService extends Construct {
       assumedBy: new ServicePrincipal('ec2.amazonaws.com'),
       description: 'GPU container instances: ECS agent and CloudWatch agent',
     });
+    // What the ECS agent calls for its instance. The cluster would also add ecr:GetAuthorizationToken and
+    // logs:CreateLogStream/PutLogEvents on "*" (for tasks without an execution role); ours has one, so the
+    // launch template gets the role without policy updates and the agent's statements are written here.
+    instanceRole.addToPrincipalPolicy(
+      new PolicyStatement({
+        actions: ['ecs:DeregisterContainerInstance', 'ecs:RegisterContainerInstance', 'ecs:Submit*'],
+        resources: [this.cluster.clusterArn],
+      }),
+    );
+    instanceRole.addToPrincipalPolicy(
+      new PolicyStatement({
+        actions: ['ecs:Poll', 'ecs:StartTelemetrySession'],
+        resources: ['*'],
+        conditions: { ArnEquals: { 'ecs:cluster': this.cluster.clusterArn } },
+      }),
+    );
     // The instance's CloudWatch agent: GPU metrics into its namespace only; DescribeTags resolves the
     // Auto Scaling group name it aggregates by.
     instanceRole.addToPrincipalPolicy(
@@ -161,7 +190,7 @@ export class GpuService extends Construct {
       }),
     );
     instanceRole.addToPrincipalPolicy(
-      new PolicyStatement({ actions: ['ec2:DescribeTags'], resources: ['*'] }),
+      new PolicyStatement({ actions: ['ec2:DescribeTags', 'ecs:DiscoverPollEndpoint'], resources: ['*'] }),
     );
 
     const instanceSecurityGroup = new SecurityGroup(this, 'InstanceSecurityGroup', {
@@ -171,9 +200,9 @@ export class GpuService extends Construct {
     const userData = UserData.forLinux();
     userData.addCommands(...gpuInstanceSetup());
     const launchTemplate = new LaunchTemplate(this, 'LaunchTemplate', {
-      machineImage: EcsOptimizedImage.amazonLinux2(AmiHardwareType.GPU),
+      machineImage: EcsOptimizedImage.amazonLinux2023(AmiHardwareType.GPU),
       instanceType: new InstanceType(sizing.instanceType),
-      role: instanceRole,
+      role: instanceRole.withoutPolicyUpdates(),
       securityGroup: instanceSecurityGroup,
       userData,
       requireImdsv2: true,
@@ -195,6 +224,7 @@ export class GpuService extends Construct {
     });
     const capacity = new AsgCapacityProvider(this, 'Capacity', {
       autoScalingGroup: this.autoScalingGroup,
+      // Amazon Linux 2023 joins the cluster the same way (ECS_CLUSTER in /etc/ecs/ecs.config).
       machineImageType: MachineImageType.AMAZON_LINUX_2,
       enableManagedTerminationProtection: true,
     });
@@ -220,7 +250,7 @@ export class GpuService extends Construct {
     }
 
     this.taskDefinition.addFirelensLogRouter('LogRouter', {
-      image: obtainDefaultFluentBitECRImage(this.taskDefinition),
+      image: this.fluentBitImage(),
       firelensConfig: { type: FirelensLogRouterType.FLUENTBIT },
       essential: true,
       memoryReservationMiB: 64,
@@ -323,17 +353,12 @@ export class GpuService extends Construct {
       securityGroup: loadBalancerSecurityGroup,
       dropInvalidHeaderFields: true,
     });
-    if (Token.isUnresolved(region)) {
-      acknowledge(
-        this.loadBalancer,
-        ['AwsSolutions-ELB2'],
-        'The load balancer is internal and only the HTTP API reaches it, whose access log records every ' +
-          'request (caller, route, status, latency). ELB access logging needs the region-specific log ' +
-          'delivery account, which a region-agnostic synth cannot name; with a stack region it is enabled.',
+    if (Token.isUnresolved(region))
+      throw new Error(
+        `${this.node.path}: a GPU service needs a stack with a region: its load balancer's access logs are ` +
+          'delivered by a regional service',
       );
-    } else {
-      this.loadBalancer.logAccessLogs(props.accessLogsBucket, props.accessLogsPrefix);
-    }
+    this.loadBalancer.logAccessLogs(props.accessLogsBucket, props.accessLogsPrefix);
     this.listener = certificateArn
       ? this.loadBalancer.addListener('Https', {
           port: 443,
@@ -360,21 +385,25 @@ export class GpuService extends Construct {
       deregistrationDelay: Duration.seconds(30),
     });
 
+    // With several policies, Application Auto Scaling takes the one that asks for the most tasks, both out
+    // and in: the backlog policy's scale-in cannot remove a task that the request policy still needs.
     const scaling = this.service.autoScaleTaskCount({
       minCapacity: sizing.minTasks,
       maxCapacity: sizing.maxTasks,
     });
-    scaling.scaleOnRequestCount('Requests', {
-      requestsPerTarget: sizing.requestsPerTarget,
-      targetGroup: this.targetGroup,
-    });
-    const backlog = this.uploadBacklog(consumed);
+    if (sizing.serveHttp) {
+      scaling.scaleOnRequestCount('Requests', {
+        requestsPerTarget: sizing.requestsPerTarget,
+        targetGroup: this.targetGroup,
+      });
+    }
+    const backlog = this.uploadBacklogPerTask(consumed, sizing.backlogPerTask);
     if (backlog) {
       scaling.scaleOnMetric('UploadBacklog', {
         metric: backlog,
         adjustmentType: AdjustmentType.CHANGE_IN_CAPACITY,
         scalingSteps: [
-          { upper: sizing.backlogPerTask, change: 0 },
+          { upper: sizing.backlogPerTask / 2, change: -1 },
           { lower: sizing.backlogPerTask, change: +1 },
           { lower: sizing.backlogPerTask * 5, change: +2 },
         ],
@@ -406,38 +435,94 @@ export class GpuService extends Construct {
     });
   }
 
-  /** Messages waiting in the upload queues the service consumes, or nothing when it consumes none. */
-  private uploadBacklog(tasks: readonly GpuTask[]): MathExpression | undefined {
+  /**
+   * Tasks of the service that are running, from Container Insights (enabled on the cluster): namespace
+   * `ECS/ContainerInsights`, dimensions `ClusterName` and `ServiceName`.
+   */
+  metricRunningTasks(): Metric {
+    return new Metric({
+      namespace: 'ECS/ContainerInsights',
+      metricName: 'RunningTaskCount',
+      dimensionsMap: { ClusterName: this.cluster.clusterName, ServiceName: this.service.serviceName },
+      statistic: 'Average',
+      period: Duration.minutes(1),
+      label: 'running tasks',
+    });
+  }
+
+  /**
+   * Upload messages (waiting and in flight) per running task, or nothing when the service consumes no queue.
+   * With no task running, any message counts as `backlogPerTask`, so the first task starts (scale from zero).
+   */
+  private uploadBacklogPerTask(
+    tasks: readonly GpuTask[],
+    backlogPerTask: number,
+  ): MathExpression | undefined {
     const queues = tasks.flatMap((task) => (task.uploadQueue ? [task.uploadQueue] : []));
     if (queues.length === 0) return undefined;
-    const usingMetrics = Object.fromEntries(
-      queues.map((queue, i) => [
-        `q${i}`,
-        queue.metricApproximateNumberOfMessagesVisible({ period: Duration.minutes(1) }),
-      ]),
-    );
-    return new MathExpression({
-      expression: Object.keys(usingMetrics).join(' + '),
-      usingMetrics,
-      label: 'upload messages waiting',
-      period: Duration.minutes(1),
+    const period = Duration.minutes(1);
+    const usingMetrics: Record<string, Metric> = { running: this.metricRunningTasks() };
+    queues.forEach((queue, i) => {
+      usingMetrics[`waiting${i}`] = queue.metricApproximateNumberOfMessagesVisible({ period });
+      usingMetrics[`inflight${i}`] = queue.metricApproximateNumberOfMessagesNotVisible({ period });
     });
+    const messages = queues.map((_, i) => `waiting${i} + FILL(inflight${i}, 0)`).join(' + ');
+    return new MathExpression({
+      expression:
+        `IF(FILL(running, 0) > 0, (${messages}) / FILL(running, 0), ` +
+        `IF((${messages}) > 0, ${backlogPerTask}, 0))`,
+      usingMetrics,
+      label: 'upload messages per running task',
+      period,
+    });
+  }
+
+  /**
+   * AWS for Fluent Bit from the regional ECR repository AWS publishes it in, with pulls limited to that
+   * repository (`obtainDefaultFluentBitECRImage` would allow pulls from every repository).
+   */
+  private fluentBitImage(): ContainerImage {
+    const stack = Stack.of(this);
+    this.taskDefinition.addToExecutionRolePolicy(
+      new PolicyStatement({
+        actions: ['ecr:BatchCheckLayerAvailability', 'ecr:GetDownloadUrlForLayer', 'ecr:BatchGetImage'],
+        // The publishing account differs by region, so the account is a wildcard; the repository is not.
+        resources: [`arn:${stack.partition}:ecr:${stack.region}:*:repository/${FLUENT_BIT_REPOSITORY}`],
+      }),
+    );
+    this.taskDefinition.addToExecutionRolePolicy(
+      new PolicyStatement({ actions: ['ecr:GetAuthorizationToken'], resources: ['*'] }),
+    );
+    return ContainerImage.fromRegistry(
+      StringParameter.valueForStringParameter(this.taskDefinition, FLUENT_BIT_IMAGE_PARAMETER),
+    );
   }
 
   private acknowledgeFindings(instanceRole: Role): void {
     acknowledge(
       instanceRole,
-      ['AwsSolutions-IAM5[Resource::*]', 'AwsSolutions-IAM5[Action::ecs:Submit*]'],
-      'Statements of the ECS container instance (ecs:DiscoverPollEndpoint, ecs:Submit*, ecr:GetAuthorizationToken, ' +
-        'logs) and of its CloudWatch agent (ec2:DescribeTags; cloudwatch:PutMetricData limited by the ' +
-        'cloudwatch:namespace condition) do not support resource-level permissions.',
+      ['AwsSolutions-IAM5[Resource::*]'],
+      'ecs:DiscoverPollEndpoint, ec2:DescribeTags and cloudwatch:PutMetricData have no resource-level ' +
+        'permissions (PutMetricData is limited to the agent namespace by the cloudwatch:namespace condition); ' +
+        'ecs:Poll and ecs:StartTelemetrySession are limited to this cluster by the ecs:cluster condition.',
+    );
+    acknowledge(
+      instanceRole,
+      ['AwsSolutions-IAM5[Action::ecs:Submit*]'],
+      'The ECS agent reports container, task and attachment state changes (ecs:Submit*), on this cluster only.',
     );
     if (this.taskDefinition.executionRole) {
+      const { partition, region } = findingPseudo(this);
       acknowledge(
         this.taskDefinition.executionRole,
         ['AwsSolutions-IAM5[Resource::*]'],
-        'The execution role pulls the images: ecr:GetAuthorizationToken has no resource-level permissions; ' +
-          'image pulls are limited to the image repositories.',
+        'ecr:GetAuthorizationToken, which every image pull starts with, has no resource-level permissions.',
+      );
+      acknowledge(
+        this.taskDefinition.executionRole,
+        [`AwsSolutions-IAM5[Resource::arn:${partition}:ecr:${region}:*:repository/${FLUENT_BIT_REPOSITORY}]`],
+        'The Fluent Bit image is pulled from its one repository; the account is a wildcard because AWS ' +
+          'publishes it from different accounts in different regions.',
       );
     }
     acknowledge(
@@ -456,7 +541,7 @@ export class GpuService extends Construct {
 }
 
 /**
- * User data of a GPU instance: GPU support for the ECS agent, and the CloudWatch agent publishing the
+ * User data of a GPU instance: GPU support for the ECS agent, IMDS blocked for the tasks, and the CloudWatch agent publishing the
  * `nvidia_gpu` metrics (from the host's nvidia-smi) aggregated by Auto Scaling group.
  */
 function gpuInstanceSetup(): string[] {
@@ -489,7 +574,10 @@ function gpuInstanceSetup(): string[] {
   const configFile = '/opt/aws/amazon-cloudwatch-agent/etc/inferlet-gpu.json';
   return [
     'echo ECS_ENABLE_GPU_SUPPORT=true >> /etc/ecs/ecs.config',
-    'yum install -y amazon-cloudwatch-agent',
+    // Tasks use awsvpc networking: the agent then keeps their network namespaces away from the instance
+    // metadata service, so a container cannot take the instance role's credentials.
+    'echo ECS_AWSVPC_BLOCK_IMDS=true >> /etc/ecs/ecs.config',
+    'dnf install -y amazon-cloudwatch-agent',
     `cat > ${configFile} <<'EOF'\n${JSON.stringify(agentConfig)}\nEOF`,
     `/opt/aws/amazon-cloudwatch-agent/bin/amazon-cloudwatch-agent-ctl -a fetch-config -m ec2 -s -c file:${configFile}`,
   ];

@@ -1,8 +1,10 @@
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Duration } from 'aws-cdk-lib';
+import type { IAlarm } from 'aws-cdk-lib/aws-cloudwatch';
+import { type ILambdaDeploymentConfig, LambdaDeploymentGroup } from 'aws-cdk-lib/aws-codedeploy';
 import { Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
-import { Architecture, type IFunction, type ILayerVersion, Runtime } from 'aws-cdk-lib/aws-lambda';
+import { type Alias, Architecture, type ILayerVersion, Runtime } from 'aws-cdk-lib/aws-lambda';
 import { NodejsFunction, OutputFormat, SourceMapMode } from 'aws-cdk-lib/aws-lambda-nodejs';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
@@ -57,8 +59,8 @@ export interface InferenceFunctionProps {
    */
   readonly reservedConcurrency?: number;
   /**
-   * Environments kept initialised (models loaded) on the `live` alias; callers then invoke the alias.
-   * @default none (no alias; callers invoke the function)
+   * Environments kept initialised (models loaded) on the `live` alias, which callers invoke.
+   * @default none
    */
   readonly provisionedConcurrency?: number;
 }
@@ -67,7 +69,8 @@ export interface InferenceFunctionProps {
  * One inference task as a Lambda function on x86_64 (onnxruntime has crashed on arm64 Lambda): an esbuild
  * ESM bundle without the native packages, which come from layers, models read from the model bucket into
  * `/tmp/models`, its own role and log group with a retention. It has no URL of its own: the HTTP API or a
- * queue invokes {@link InferenceFunction.target}.
+ * queue invokes {@link InferenceFunction.target}, the `live` alias, which each deploy moves to the new version
+ * (gradually, with rollback on alarms, once {@link InferenceFunction.rollOut} is called).
  *
  * @example
  * ```ts
@@ -86,8 +89,8 @@ export class InferenceFunction extends Construct {
   readonly role: Role;
   /** The function's log group. */
   readonly logGroup: LogGroup;
-  /** What callers invoke: the `live` alias when there is provisioned concurrency, else the function. */
-  readonly target: IFunction;
+  /** What callers invoke: the `live` alias of the function's current version. */
+  readonly target: Alias;
 
   constructor(scope: Construct, id: string, props: InferenceFunctionProps) {
     super(scope, id);
@@ -147,8 +150,30 @@ export class InferenceFunction extends Construct {
         'moving to a newer runtime is a separate, tested change.',
     );
 
-    this.target = props.provisionedConcurrency
-      ? this.function.addAlias('live', { provisionedConcurrentExecutions: props.provisionedConcurrency })
-      : this.function;
+    this.target = this.function.addAlias('live', {
+      ...(props.provisionedConcurrency && { provisionedConcurrentExecutions: props.provisionedConcurrency }),
+    });
+  }
+
+  /**
+   * Shifts the `live` alias to each new version through CodeDeploy as `config` says, and rolls the shift back
+   * when one of `alarms` goes off during it.
+   */
+  rollOut(config: ILambdaDeploymentConfig, alarms: readonly IAlarm[]): LambdaDeploymentGroup {
+    const group = new LambdaDeploymentGroup(this, 'Rollout', {
+      alias: this.target,
+      deploymentConfig: config,
+      alarms: [...alarms],
+      autoRollback: { failedDeployment: true, deploymentInAlarm: true, stoppedDeployment: true },
+    });
+    acknowledge(
+      group,
+      [
+        'AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/AWSCodeDeployRoleForLambdaLimited]',
+      ],
+      "CodeDeploy's own managed policy for Lambda shifts: it may update aliases, read alarms and publish " +
+        "to SNS topics named CodeDeployTopic*; aws-cdk-lib's deployment group uses it.",
+    );
+    return group;
   }
 }

@@ -2,7 +2,7 @@ import { RemovalPolicy, Stack } from 'aws-cdk-lib';
 import { LogGroup, type RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { BucketDeployment, Source } from 'aws-cdk-lib/aws-s3-deployment';
 import { Construct, type IConstruct } from 'constructs';
-import { acknowledge, bucketObjectsFinding } from '../nag.ts';
+import { acknowledge, bucketObjectsFinding, findingPseudo } from '../nag.ts';
 import type { ModelBucket } from './model-bucket.ts';
 
 /** Props of {@link ModelPublication}. */
@@ -62,6 +62,7 @@ export class ModelPublication extends Construct {
     this.manifests.node.addDependency(this.files);
 
     // The deployments share one handler, a singleton created at the stack's root.
+    const { partition, region } = findingPseudo(this);
     for (const handler of bucketDeploymentHandlers(Stack.of(this))) {
       acknowledge(
         handler,
@@ -77,7 +78,7 @@ export class ModelPublication extends Construct {
           ...['s3:GetBucket*', 's3:GetObject*', 's3:List*', 's3:Abort*', 's3:DeleteObject*'].map(
             (action) => `AwsSolutions-IAM5[Action::${action}]`,
           ),
-          'AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:s3:::cdk-hnb659fds-assets-<AWS::AccountId>-<AWS::Region>/*]',
+          `AwsSolutions-IAM5[Resource::arn:${partition}:s3:::cdk-hnb659fds-assets-<AWS::AccountId>-${region}/*]`,
           bucketObjectsFinding(props.models.bucket, '*'),
         ],
         'The CDK BucketDeployment handler (aws-cdk-lib grants) copies a whole asset: it reads the CDK asset ' +

@@ -1,4 +1,5 @@
 import { Duration } from 'aws-cdk-lib';
+import type { HttpApi } from 'aws-cdk-lib/aws-apigatewayv2';
 import {
   Alarm,
   AnomalyDetectionAlarm,
@@ -13,7 +14,7 @@ import {
   TreatMissingData,
 } from 'aws-cdk-lib/aws-cloudwatch';
 import { SnsAction } from 'aws-cdk-lib/aws-cloudwatch-actions';
-import { HttpCodeTarget } from 'aws-cdk-lib/aws-elasticloadbalancingv2';
+import { HttpCodeElb, HttpCodeTarget } from 'aws-cdk-lib/aws-elasticloadbalancingv2';
 import { PolicyStatement, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
 import { Key } from 'aws-cdk-lib/aws-kms';
 import type { IFunction } from 'aws-cdk-lib/aws-lambda';
@@ -43,6 +44,14 @@ export interface InferenceMonitoringProps {
   readonly errorRatePercent: number;
   /** Width of the p99 latency anomaly band in standard deviations. */
   readonly latencyBandWidth: number;
+  /** Age of the oldest waiting upload, in seconds, that raises an alarm. */
+  readonly oldestUploadAgeSeconds: number;
+}
+
+/** The alarms that should stop a rollout of one Lambda task: its functions' error-rate alarms. */
+export interface LambdaTaskAlarms {
+  readonly http: readonly Alarm[];
+  readonly upload?: readonly Alarm[];
 }
 
 /** The model dimensions of a task's EMF metrics on one tier. */
@@ -79,13 +88,16 @@ export interface MonitoredFunction {
  *
  * Per Lambda task: EMF latency p50/p90/p99 and stage latencies, invocations and inferences, errors and
  * throttles, cold starts and model load time, memory and CPU time; per upload queue: depth, age of the
- * oldest message, dead letters; accuracy and F1 from `npm run eval`. For each GPU service: the same EMF
- * series for its task, load balancer requests, 5xx and p99, healthy targets, GPU utilisation and memory,
- * ECS CPU and memory.
+ * oldest message, dead letters. For each GPU service: the same EMF series for its task, load balancer
+ * requests, 5xx (its own and the targets') and p99, healthy targets, GPU utilisation and memory, ECS CPU and
+ * memory. For the API: requests, 4xx/5xx and latency as API Gateway counts them. No accuracy widget: `npm run
+ * eval` runs on a workstation, whose EMF output CloudWatch never receives.
  *
- * Alarms: error rate (fixed threshold), p99 latency above its anomaly detection band (a
- * `CfnAnomalyDetector` model trained on the metric) and near the timeout, throttles, a dead-letter queue
- * that is not empty, unhealthy GPU targets.
+ * Alarms on what users feel: the API's 5xx rate and p99 latency (anomaly band), each function's and GPU
+ * service's error rate and p99 (a `CfnAnomalyDetector` model trained on the metric, and near the timeout),
+ * throttles, the GPU load balancer's 5xx including those it answers itself when no target is left, fewer
+ * healthy GPU tasks than the service's minimum, an upload waiting longer than
+ * `oldestUploadAgeSeconds`, a dead-letter queue that is not empty.
  *
  * The error-rate alarms (`...ErrorRate`) read the EMF outcome metrics that the code emits for every request
  * and upload (`functions/core/metric-names.ts`): `Errors` with `statusClass=5xx` over all `Requests`, per
@@ -129,8 +141,62 @@ export class InferenceMonitoring extends Construct {
     });
   }
 
-  /** The dashboard section and alarms of a task's Lambda tier. */
-  addLambdaTask(task: LambdaTaskMonitoring): void {
+  /**
+   * The dashboard section and alarms of the HTTP API, as API Gateway counts its requests: what callers see,
+   * throttling, authorizer refusals and integration timeouts included.
+   */
+  addApi(api: HttpApi): void {
+    const requests = api.metricCount({ period: FIVE_MINUTES, statistic: 'Sum' });
+    const serverErrors = api.metricServerError({ period: FIVE_MINUTES, statistic: 'Sum' });
+    this.dashboard.addWidgets(
+      new TextWidget({ markdown: '## HTTP API', width: 24, height: 1 }),
+      graph(
+        'API requests and errors',
+        [requests.with({ label: 'requests' })],
+        [
+          api.metricClientError({ period: FIVE_MINUTES, statistic: 'Sum', label: '4xx' }),
+          serverErrors.with({ label: '5xx' }),
+        ],
+        12,
+      ),
+      graph(
+        'API latency',
+        ['p50', 'p90', 'p99'].map((statistic) =>
+          api.metricLatency({ statistic, period: FIVE_MINUTES, label: statistic }),
+        ),
+        [],
+        12,
+      ),
+    );
+    this.alarm(
+      new Alarm(this, 'Api5xxRate', {
+        alarmDescription: `HTTP API: more than ${this.props.errorRatePercent}% of requests answered with a 5xx`,
+        metric: new MathExpression({
+          expression: 'IF(requests > 0, 100 * FILL(errors, 0) / requests, 0)',
+          usingMetrics: { requests, errors: serverErrors },
+          period: FIVE_MINUTES,
+          label: '5xx %',
+        }),
+        threshold: this.props.errorRatePercent,
+        comparisonOperator: ComparisonOperator.GREATER_THAN_THRESHOLD,
+        evaluationPeriods: 3,
+        datapointsToAlarm: 2,
+        treatMissingData: TreatMissingData.NOT_BREACHING,
+      }),
+    );
+    this.latencyAnomalyAlarm(
+      'ApiLatency',
+      'HTTP API',
+      api.metricLatency({ statistic: 'p99', period: FIVE_MINUTES }),
+    );
+  }
+
+  /**
+   * The dashboard section and alarms of a task's Lambda tier.
+   *
+   * @returns the error-rate alarms of each function, which a rollout of that function watches.
+   */
+  addLambdaTask(task: LambdaTaskMonitoring): LambdaTaskAlarms {
     const { dimensions } = task;
     const functions = [
       { name: 'HTTP', ...task.http },
@@ -185,18 +251,21 @@ export class InferenceMonitoring extends Construct {
         ),
       ),
       this.stagesWidget(dimensions),
-      this.accuracyWidget(dimensions.task),
     );
 
+    const alarms: Record<string, Alarm[]> = {};
     for (const { name, fn, timeout } of functions) {
       const id = `${task.key}${name === 'HTTP' ? 'Http' : 'Upload'}`;
       const what = `${dimensions.task} ${name} function`;
-      this.errorRateAlarm(`${id}ErrorRate`, what, [dimensions], sourceOf(name));
-      this.functionAlarms(id, what, fn, timeout);
+      alarms[name] = [
+        this.errorRateAlarm(`${id}ErrorRate`, what, [dimensions], sourceOf(name)),
+        this.functionAlarms(id, what, fn, timeout),
+      ];
     }
+    return { http: alarms.HTTP ?? [], ...(alarms.upload && { upload: alarms.upload }) };
   }
 
-  /** The queue widgets of a task's uploads and the alarm on its dead letters. */
+  /** The queue widgets of a task's uploads and the alarms on its oldest waiting upload and its dead letters. */
   addUploadQueue(key: string, task: string, uploads: UploadQueue): void {
     this.dashboard.addWidgets(
       graph(
@@ -238,6 +307,20 @@ export class InferenceMonitoring extends Construct {
         treatMissingData: TreatMissingData.NOT_BREACHING,
       }),
     );
+    const maxAge = this.props.oldestUploadAgeSeconds;
+    this.alarm(
+      new Alarm(this, `${key}OldestUpload`, {
+        alarmDescription: `${task}: an upload has waited more than ${maxAge} s for its consumer (none running, too few, or failing)`,
+        metric: uploads.queue.metricApproximateAgeOfOldestMessage({
+          period: FIVE_MINUTES,
+          statistic: 'Maximum',
+        }),
+        threshold: maxAge,
+        comparisonOperator: ComparisonOperator.GREATER_THAN_THRESHOLD,
+        evaluationPeriods: 2,
+        treatMissingData: TreatMissingData.NOT_BREACHING,
+      }),
+    );
   }
 
   /**
@@ -246,15 +329,18 @@ export class InferenceMonitoring extends Construct {
    * @param key - distinguishes the service's alarms, e.g. `Image` (alarms `GpuImageErrorRate`, ...).
    * @param name - the service as the dashboard and alarm descriptions name it, e.g. `image`.
    * @param options.uploads - whether the service also processes uploads (alarm `Gpu<key>UploadErrorRate`).
+   * @param options.minTasks - the service's minimum: fewer healthy tasks raise `Gpu<key>HealthyBelowMinimum`.
+   * @returns the alarms that should roll a deployment of the service back: its error rates.
    */
   addGpuService(
     key: string,
     name: string,
     gpu: GpuService,
     tasks: readonly ServedModelDimensions[],
-    options: { readonly uploads?: boolean } = {},
-  ): void {
+    options: { readonly uploads?: boolean; readonly minTasks?: number } = {},
+  ): Alarm[] {
     const alb = gpu.targetGroup.metrics;
+    const loadBalancer = gpu.loadBalancer.metrics;
     const what = `GPU service ${name}`;
     this.dashboard.addWidgets(
       new TextWidget({
@@ -266,8 +352,17 @@ export class InferenceMonitoring extends Construct {
     this.dashboard.addWidgets(
       graph(
         `${what}: requests and 5xx`,
-        [alb.requestCount({ label: 'requests', period: FIVE_MINUTES })],
-        [alb.httpCodeTarget(HttpCodeTarget.TARGET_5XX_COUNT, { label: 'target 5xx', period: FIVE_MINUTES })],
+        [loadBalancer.requestCount({ label: 'requests', period: FIVE_MINUTES })],
+        [
+          loadBalancer.httpCodeTarget(HttpCodeTarget.TARGET_5XX_COUNT, {
+            label: 'target 5xx',
+            period: FIVE_MINUTES,
+          }),
+          loadBalancer.httpCodeElb(HttpCodeElb.ELB_5XX_COUNT, {
+            label: 'load balancer 5xx',
+            period: FIVE_MINUTES,
+          }),
+        ],
       ),
       graph(
         `${what}: load balancer response time`,
@@ -309,26 +404,35 @@ export class InferenceMonitoring extends Construct {
       );
     }
 
-    this.errorRateAlarm(`Gpu${key}ErrorRate`, what, tasks, SOURCES.http);
+    const rollback = [this.errorRateAlarm(`Gpu${key}ErrorRate`, what, tasks, SOURCES.http)];
     if (options.uploads)
-      this.errorRateAlarm(`Gpu${key}UploadErrorRate`, `${what} uploads`, tasks, SOURCES.upload);
-    const requests = alb.requestCount({ period: FIVE_MINUTES });
-    const errors = alb.httpCodeTarget(HttpCodeTarget.TARGET_5XX_COUNT, { period: FIVE_MINUTES });
-    this.alarm(
-      new Alarm(this, `Gpu${key}Target5xxRate`, {
-        alarmDescription: `${what}: more than ${this.props.errorRatePercent}% of the load balancer's requests got a 5xx from a target`,
-        metric: new MathExpression({
-          expression: 'IF(requests > 0, 100 * errors / requests, 0)',
-          usingMetrics: { requests, errors },
-          period: FIVE_MINUTES,
-          label: '5xx %',
+      rollback.push(
+        this.errorRateAlarm(`Gpu${key}UploadErrorRate`, `${what} uploads`, tasks, SOURCES.upload),
+      );
+    // Load balancer totals: with no healthy target left the load balancer answers 503 itself
+    // (HTTPCode_ELB_5XX_Count), which no target metric counts.
+    const requests = loadBalancer.requestCount({ period: FIVE_MINUTES });
+    const targetErrors = loadBalancer.httpCodeTarget(HttpCodeTarget.TARGET_5XX_COUNT, {
+      period: FIVE_MINUTES,
+    });
+    const ownErrors = loadBalancer.httpCodeElb(HttpCodeElb.ELB_5XX_COUNT, { period: FIVE_MINUTES });
+    rollback.push(
+      this.alarm(
+        new Alarm(this, `Gpu${key}LoadBalancer5xxRate`, {
+          alarmDescription: `${what}: more than ${this.props.errorRatePercent}% of the load balancer's requests got a 5xx, from a target or from the load balancer itself`,
+          metric: new MathExpression({
+            expression: 'IF(requests > 0, 100 * (FILL(targetErrors, 0) + FILL(ownErrors, 0)) / requests, 0)',
+            usingMetrics: { requests, targetErrors, ownErrors },
+            period: FIVE_MINUTES,
+            label: '5xx %',
+          }),
+          threshold: this.props.errorRatePercent,
+          comparisonOperator: ComparisonOperator.GREATER_THAN_THRESHOLD,
+          evaluationPeriods: 3,
+          datapointsToAlarm: 2,
+          treatMissingData: TreatMissingData.NOT_BREACHING,
         }),
-        threshold: this.props.errorRatePercent,
-        comparisonOperator: ComparisonOperator.GREATER_THAN_THRESHOLD,
-        evaluationPeriods: 3,
-        datapointsToAlarm: 2,
-        treatMissingData: TreatMissingData.NOT_BREACHING,
-      }),
+      ),
     );
     this.latencyAnomalyAlarm(
       `Gpu${key}Latency`,
@@ -345,6 +449,20 @@ export class InferenceMonitoring extends Construct {
         treatMissingData: TreatMissingData.NOT_BREACHING,
       }),
     );
+    const minTasks = options.minTasks ?? 0;
+    if (minTasks > 0)
+      this.alarm(
+        new Alarm(this, `Gpu${key}HealthyBelowMinimum`, {
+          alarmDescription: `${what}: fewer than ${minTasks} healthy tasks (the service's minimum) for 5 minutes`,
+          metric: alb.healthyHostCount({ period: Duration.minutes(1), statistic: 'Minimum' }),
+          threshold: minTasks,
+          comparisonOperator: ComparisonOperator.LESS_THAN_THRESHOLD,
+          evaluationPeriods: 5,
+          // No data point means no target reports at all: as bad as none healthy.
+          treatMissingData: TreatMissingData.BREACHING,
+        }),
+      );
+    return rollback;
   }
 
   /**
@@ -356,7 +474,7 @@ export class InferenceMonitoring extends Construct {
     what: string,
     tasks: readonly ServedModelDimensions[],
     source: RequestSource,
-  ): void {
+  ): Alarm {
     const usingMetrics: Record<string, IMetric> = {};
     tasks.forEach((dimensions, i) => {
       usingMetrics[`requests${i}`] = this.requests(dimensions, source);
@@ -366,7 +484,7 @@ export class InferenceMonitoring extends Construct {
     const sum = (name: string, fill: boolean) =>
       tasks.map((_, i) => (fill ? `FILL(${name}${i}, 0)` : `${name}${i}`)).join(' + ');
     const requests = tasks.length > 1 ? `(${sum('requests', false)})` : sum('requests', false);
-    this.alarm(
+    return this.alarm(
       new Alarm(this, id, {
         alarmDescription: `${what}: more than ${this.props.errorRatePercent}% of ${source} requests failed with a 5xx (EMF ${OUTCOME_METRICS.errors}/${OUTCOME_METRICS.requests})`,
         metric: new MathExpression({
@@ -384,10 +502,11 @@ export class InferenceMonitoring extends Construct {
     );
   }
 
-  private functionAlarms(id: string, what: string, fn: IFunction, timeout: Duration): void {
+  /** @returns the function's error-rate alarm. */
+  private functionAlarms(id: string, what: string, fn: IFunction, timeout: Duration): Alarm {
     const invocations = fn.metricInvocations({ period: FIVE_MINUTES });
     const errors = fn.metricErrors({ period: FIVE_MINUTES });
-    this.alarm(
+    const errorRate = this.alarm(
       new Alarm(this, `${id}FunctionErrorRate`, {
         alarmDescription: `${what}: more than ${this.props.errorRatePercent}% of invocations failed in Lambda (crash, timeout, failed init)`,
         metric: new MathExpression({
@@ -426,6 +545,7 @@ export class InferenceMonitoring extends Construct {
         treatMissingData: TreatMissingData.NOT_BREACHING,
       }),
     );
+    return errorRate;
   }
 
   /**
@@ -457,10 +577,11 @@ export class InferenceMonitoring extends Construct {
     this.alarm(alarm);
   }
 
-  private alarm(alarm: Alarm): void {
+  private alarm<T extends Alarm>(alarm: T): T {
     alarm.addAlarmAction(new SnsAction(this.topic));
     alarm.addOkAction(new SnsAction(this.topic));
     this.alarms.push(alarm);
+    return alarm;
   }
 
   private latencyWidget(
@@ -488,21 +609,6 @@ export class InferenceMonitoring extends Construct {
         INFERENCE_METRICS.postprocessLatency,
       ].map((name) => this.emf(dimensions, name, 'p90', name.replace('Latency', '').toLowerCase())),
     );
-  }
-
-  /**
-   * Accuracy and F1 as `npm run eval` publishes them; a search, because the evaluation runs with whatever
-   * service name and model it was given.
-   */
-  private accuracyWidget(task: string): GraphWidget {
-    const search = (metricName: string) =>
-      new MathExpression({
-        expression: `SEARCH('{${this.props.metricsNamespace},service,task,model,variant} MetricName="${metricName}" task="${task}"', 'Average', 86400)`,
-        usingMetrics: {},
-        label: metricName,
-        period: Duration.days(1),
-      });
-    return graph(`${task}: accuracy (eval)`, [search('Accuracy'), search('F1')]);
   }
 
   /** `Requests` of one task, tier and door: `REQUEST_DIMENSIONS` (metric-names.ts). */

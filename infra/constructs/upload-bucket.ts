@@ -44,8 +44,9 @@ export interface UploadBucketProps {
 /**
  * The bucket of the upload path: clients put files under `incoming/<modality>/`, the task writes
  * `results/<modality>/<name>.json` or `errors/<modality>/<name>.json`. Private, SSE-S3, TLS only, versioned
- * (the upload handler is idempotent per object version), access-logged, and each prefix expires on its
- * own schedule.
+ * (the upload handler is idempotent per object version), access-logged, each prefix expires on its own
+ * schedule, and every object event reaches EventBridge (`Object Created` of `results/` and `errors/` keys is
+ * how a client learns that its upload is done).
  *
  * @example
  * ```ts
@@ -71,6 +72,9 @@ export class UploadBucket extends Construct {
       serverAccessLogsBucket: props.accessLogsBucket,
       serverAccessLogsPrefix: 'uploads/',
       removalPolicy: props.removalPolicy ?? RemovalPolicy.RETAIN,
+      // Every object event also goes to the default event bus: a client waits for its `results/` or
+      // `errors/` object with a rule instead of polling (README, "Async results").
+      eventBridgeEnabled: true,
       lifecycleRules: [
         {
           id: 'incoming',

@@ -1,7 +1,8 @@
 import { CfnOutput, Duration, Stack, type StackProps } from 'aws-cdk-lib';
 import { VpcLink } from 'aws-cdk-lib/aws-apigatewayv2';
+import { LambdaDeploymentConfig } from 'aws-cdk-lib/aws-codedeploy';
 import { SecurityGroup, SubnetType } from 'aws-cdk-lib/aws-ec2';
-import { Cluster, ContainerInsights } from 'aws-cdk-lib/aws-ecs';
+import { AlarmBehavior, Cluster, ContainerInsights } from 'aws-cdk-lib/aws-ecs';
 import type { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import type { Construct } from 'constructs';
 import { TASK_FUNCTIONS } from '../config.ts';
@@ -21,6 +22,12 @@ import type { Deployment, TaskDeployment } from '../deployment.ts';
 export const SERVICE_NAMES = Object.freeze({ lambda: 'inferlet-lambda', gpu: 'inferlet-gpu' });
 /** Namespace of the EMF metrics. */
 export const METRICS_NAMESPACE = 'Inferlet';
+/** CodeDeploy's configuration of each `rollout.lambda` value. */
+const LAMBDA_DEPLOYMENT_CONFIGS = Object.freeze({
+  canary10Percent5Minutes: LambdaDeploymentConfig.CANARY_10PERCENT_5MINUTES,
+  linear10PercentEvery1Minute: LambdaDeploymentConfig.LINEAR_10PERCENT_EVERY_1MINUTE,
+  allAtOnce: LambdaDeploymentConfig.ALL_AT_ONCE,
+});
 /** How long a GPU-only upload queue hides a received message. */
 const GPU_VISIBILITY_TIMEOUT = Duration.minutes(15);
 
@@ -92,7 +99,9 @@ export class InferletStack extends Stack {
       alarmEmails: config.monitoring.alarmEmails,
       errorRatePercent: config.monitoring.errorRatePercent,
       latencyBandWidth: config.monitoring.latencyBandWidth,
+      oldestUploadAgeSeconds: config.monitoring.oldestUploadAgeSeconds,
     });
+    this.monitoring.addApi(this.api.api);
     if (tasks.some((task) => task.lambda)) {
       this.nativeLayers = new NativeLayers(this, 'NativeLayers', props.nativeLayers);
     }
@@ -164,15 +173,23 @@ export class InferletStack extends Stack {
         if (consumesUploads) this.uploads.acknowledgeTaskUploads(service.taskDefinition.taskRole, [task.key]);
         this.models.acknowledgeModelReads(service.taskDefinition.taskRole);
         if (this.modelPublication) service.service.node.addDependency(this.modelPublication);
-        this.api.addGpuService(`Gpu${name}`, task.key, service.listener, vpcLink, network.serverName);
-        this.monitoring.addGpuService(
+        if (gpu.serveHttp) {
+          this.api.addGpuService(`Gpu${name}`, task.key, service.listener, vpcLink, network.serverName);
+          new CfnOutput(this, `Gpu${name}Endpoint`, { value: `${this.api.url}gpu/${task.key}/` });
+        }
+        const rollback = this.monitoring.addGpuService(
           name,
           task.key,
           service,
           [{ service: SERVICE_NAMES.gpu, task: task.task, model: model.ref, variant: model.variant }],
-          { uploads: consumesUploads },
+          { uploads: consumesUploads, minTasks: gpu.minTasks },
         );
-        new CfnOutput(this, `Gpu${name}Endpoint`, { value: `${this.api.url}gpu/${task.key}/` });
+        // A new task definition that raises these rolls back, as the circuit breaker does for tasks that
+        // do not start.
+        service.service.enableDeploymentAlarms(
+          rollback.map((alarm) => alarm.alarmName),
+          { behavior: AlarmBehavior.ROLLBACK_ON_ALARM },
+        );
       }
     }
 
@@ -243,7 +260,7 @@ export class InferletStack extends Stack {
       upload?.node.addDependency(this.modelPublication);
     }
 
-    this.monitoring.addLambdaTask({
+    const alarms = this.monitoring.addLambdaTask({
       key: name,
       dimensions: {
         service: SERVICE_NAMES.lambda,
@@ -256,6 +273,9 @@ export class InferletStack extends Stack {
         upload: { fn: upload.function, timeout: Duration.seconds(lambda.upload.timeoutSeconds) },
       }),
     });
+    const shift = LAMBDA_DEPLOYMENT_CONFIGS[config.rollout.lambda];
+    http.rollOut(shift, alarms.http);
+    if (upload && alarms.upload) upload.rollOut(shift, alarms.upload);
     return { http, ...(upload && { upload }) };
   }
 }

@@ -53,8 +53,9 @@ const BROKEN = {
 } as const satisfies Record<string, { body: Uint8Array; type: string; file: string }>;
 
 /**
- * The stack as `cdk synth` makes it with the default configuration and `cdk.json`'s feature flags, without
- * bundling and with empty native layers: neither holds a metric or an alarm.
+ * The stack as `cdk synth` makes it with `cdk.json`'s feature flags and both tiers (the default configuration
+ * plus OCR's opt-in GPU tier, which takes the image uploads), without bundling and with empty native layers:
+ * neither holds a metric or an alarm.
  */
 async function synthesise(workDir: string): Promise<Template> {
   const { context } = JSON.parse(readFileSync('cdk.json', 'utf8')) as { context: Json };
@@ -63,7 +64,12 @@ async function synthesise(workDir: string): Promise<Template> {
   const emptyLayer = () => ({ directory: layer, files: [], unzippedBytes: 0 });
   const { stack } = createInferletApp(
     {
-      context: { ...context, 'aws:cdk:bundling-stacks': [], 'aws:cdk:disable-asset-staging': true },
+      context: {
+        ...context,
+        'aws:cdk:bundling-stacks': [],
+        'aws:cdk:disable-asset-staging': true,
+        inferlet: { region: 'eu-west-1', tasks: { image: { gpu: {}, uploads: { consumers: ['gpu'] } } } },
+      },
       outdir: join(workDir, 'cdk.out'),
     },
     { nativeLayers: { buildOnnxRuntime: emptyLayer, buildSharp: emptyLayer } },
@@ -297,12 +303,13 @@ describe('the error-rate alarms and the EMF of failing requests', () => {
     );
     const read = alarmMetrics(template).filter((m) => errorRate.includes(m.alarm));
 
-    // Lambda: HTTP and upload of each of the 3 tasks; GPU (image): HTTP and upload.
+    // Lambda: HTTP of the 3 tasks, uploads of text and speech; GPU (image): HTTP and upload.
     expect(errorRate.map((id) => id.replace(/^Monitoring|[0-9A-F]{8}$/g, '')).sort()).toEqual(
       [
         'GpuImageErrorRate',
         'GpuImageUploadErrorRate',
-        ...['Image', 'Text', 'Speech'].flatMap((t) => [`${t}HttpErrorRate`, `${t}UploadErrorRate`]),
+        'ImageHttpErrorRate',
+        ...['Text', 'Speech'].flatMap((t) => [`${t}HttpErrorRate`, `${t}UploadErrorRate`]),
       ].sort(),
     );
     for (const id of errorRate) {
@@ -318,7 +325,8 @@ describe('the error-rate alarms and the EMF of failing requests', () => {
       emittersOf(template).some(({ namespace }) => m.namespace === namespace),
     );
 
-    expect(emf.length).toBeGreaterThanOrEqual(16);
+    // Errors and Requests of each of the 7 error-rate alarms.
+    expect(emf.length).toBeGreaterThanOrEqual(14);
     for (const metric of emf) {
       expect(
         records.some((record) => matches(record, metric)),
