@@ -1,4 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
+import { readdir, readFile } from 'node:fs/promises';
+import { request } from 'node:http';
 import { join } from 'node:path';
 import { S3Client } from '@aws-sdk/client-s3';
 import { EMBEDDED_S3_CREDENTIALS, EMBEDDED_S3_REGION } from '../../functions/server/embedded-s3.ts';
@@ -10,6 +12,13 @@ export interface LocalServer {
   readonly output: { stdout: string; stderr: string };
   /** A client of its embedded S3. */
   readonly s3: S3Client;
+  /**
+   * Sends one request to its embedded S3 with `path` exactly as given: unlike `fetch` or the SDK, nothing
+   * resolves `..` or re-encodes it, as a hostile client would send it.
+   */
+  s3Request(method: string, path: string, body?: string): Promise<{ status: number; body: string }>;
+  /** The process id of its embedded S3 server (a child of the server), if one runs now. */
+  embeddedS3Pid(): Promise<number | undefined>;
   stop(): Promise<void>;
 }
 
@@ -59,12 +68,49 @@ export async function startLocalServer(options: LocalServerOptions): Promise<Loc
     credentials: EMBEDDED_S3_CREDENTIALS,
     forcePathStyle: true,
   });
+  const s3Request = (method: string, path: string, body = '') =>
+    new Promise<{ status: number; body: string }>((resolve, reject) => {
+      const sent = request(
+        {
+          host: '127.0.0.1',
+          port: options.s3Port,
+          method,
+          path,
+          headers: { 'content-length': Buffer.byteLength(body), 'content-type': 'text/plain' },
+        },
+        (answer) => {
+          let text = '';
+          answer.setEncoding('utf8');
+          answer.on('data', (chunk: string) => {
+            text += chunk;
+          });
+          answer.on('end', () => resolve({ status: answer.statusCode ?? 0, body: text }));
+        },
+      );
+      sent.on('error', reject);
+      sent.end(body);
+    });
+  // s3rver runs as `node --openssl-legacy-provider -e ...`; tsx's esbuild is a child of the server too.
+  const embeddedS3Pid = async () => {
+    if (child.pid === undefined) return undefined;
+    for (const entry of await readdir('/proc')) {
+      if (!/^\d+$/.test(entry)) continue;
+      const [stat, cmdline] = await Promise.all([
+        readFile(`/proc/${entry}/stat`, 'utf8'),
+        readFile(`/proc/${entry}/cmdline`, 'utf8'),
+      ]).catch(() => ['', '']);
+      // The parent id is the 2nd field after the command name, which is in parentheses.
+      const parent = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      if (parent === child.pid && cmdline.includes('--openssl-legacy-provider')) return Number(entry);
+    }
+    return undefined;
+  };
   for (let i = 0; i < 600; i++) {
     const ready = await fetch(`http://127.0.0.1:${options.port}/v2/health/ready`).then(
       (r) => r.status === 200,
       () => false,
     );
-    if (ready) return { child, output, s3, stop };
+    if (ready) return { child, output, s3, s3Request, embeddedS3Pid, stop };
     await new Promise((r) => setTimeout(r, 100));
   }
   await stop();

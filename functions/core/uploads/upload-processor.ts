@@ -1,5 +1,6 @@
 import type { Readable } from 'node:stream';
 import {
+  DeleteObjectCommand,
   GetObjectCommand,
   HeadObjectCommand,
   type HeadObjectCommandOutput,
@@ -7,12 +8,24 @@ import {
   type S3Client,
 } from '@aws-sdk/client-s3';
 import { loadSettings } from '../config/env.ts';
-import { InferletError, PayloadTooLargeError, UnsupportedMediaTypeError } from '../errors.ts';
+import {
+  InferletError,
+  InvalidInputError,
+  PayloadTooLargeError,
+  UnsupportedMediaTypeError,
+} from '../errors.ts';
 import type { InferenceService } from '../inference-service.ts';
 import { log } from '../log.ts';
 import { NO_TASK, SOURCES } from '../metric-names.ts';
 import { mediaTypeOf } from '../tasks/request-body.ts';
-import { errorKey, type IncomingKey, parseIncomingKey, resultKey } from './upload-keys.ts';
+import {
+  errorKey,
+  type IncomingKey,
+  incomingKeyProblem,
+  objectKeyProblem,
+  parseIncomingKey,
+  resultKey,
+} from './upload-keys.ts';
 
 /** One uploaded object, as an S3 event names it. */
 export interface UploadedObject {
@@ -62,6 +75,12 @@ export function maxUploadBytesFromEnv(env: NodeJS.ProcessEnv = process.env): num
  * skipped while a newer version is processed again, and a delivery that arrives while the same version is
  * being processed in this process waits for that one. Permanent failures are written and acknowledged;
  * transient ones throw {@link TransientUploadError} so the queue retries them.
+ *
+ * One record per key: writing a result removes the key's error record and writing an error record removes
+ * its result, the new record first, so a reader never sees neither, nor an older version's outcome beside
+ * the new one. A key that breaks the key rules ({@link incomingKeyProblem}: `..` segments, too long, ...)
+ * is refused before anything reads or writes with it: with an error record where that record's own key is
+ * safe, else logged and acknowledged.
  */
 export class UploadProcessor {
   private readonly service: InferenceService;
@@ -80,6 +99,8 @@ export class UploadProcessor {
   async process(object: UploadedObject): Promise<UploadOutcome> {
     const incoming = parseIncomingKey(object.key);
     if (!incoming) return { status: 'ignored', reason: 'not under incoming/<task>/' };
+    const problem = incomingKeyProblem(object.key, incoming);
+    if (problem) return this.refuseKey(object, incoming, problem);
     // The result check cannot see a result that is still being computed, so a duplicate event handled at
     // the same time would run the model and write the result twice: it joins the run under way instead.
     // An event with neither ETag nor version (a copy) could name newer content, so it always runs.
@@ -122,7 +143,11 @@ export class UploadProcessor {
     const versionId = head.VersionId ?? object.versionId;
     const source = { bucket: object.bucket, key: object.key, etag, ...(versionId ? { versionId } : {}) };
     const target = resultKey(incoming);
-    if (await this.alreadyProcessed(object.bucket, target, etag, versionId)) {
+    const records = await this.records(object.bucket, incoming, etag, versionId);
+    if (records.result === 'this version' || records.error === 'this version') {
+      // A delivery before this one wrote the record and may have failed before it removed the other one.
+      if (records.result === 'this version') await this.removeIfFound(object.bucket, records, 'error');
+      else await this.removeIfFound(object.bucket, records, 'result');
       return { status: 'duplicate', resultKey: target };
     }
 
@@ -136,6 +161,7 @@ export class UploadProcessor {
         etag,
         versionId,
       );
+      await this.removeIfFound(object.bucket, records, 'result');
       log.info('upload refused', {
         key: object.key,
         status: error.status,
@@ -181,6 +207,7 @@ export class UploadProcessor {
       throw error;
     }
     await this.putJson(object.bucket, target, { source, ...result }, etag, versionId);
+    await this.removeIfFound(object.bucket, records, 'error');
     this.recordOutcome(incoming, 200, started);
     return { status: 'processed', resultKey: target };
   }
@@ -211,19 +238,86 @@ export class UploadProcessor {
     }
   }
 
-  /** A result (or error record) for this exact source version exists. */
-  private async alreadyProcessed(bucket: string, key: string, etag: string, versionId: string | undefined) {
-    for (const candidate of [key, key.replace(/^results\//, 'errors/')]) {
-      try {
-        const head = await this.s3.send(new HeadObjectCommand({ Bucket: bucket, Key: candidate }));
-        const meta = head.Metadata ?? {};
-        if (meta['source-etag'] === etag && (meta['source-version-id'] ?? '') === (versionId ?? ''))
-          return true;
-      } catch (error) {
-        if (statusOf(error) !== 404) throw error;
-      }
+  /**
+   * Refuses an object whose key breaks the key rules, without reading it: a HEAD or GET of such a key
+   * could already reach outside the bucket in a file-backed store.
+   */
+  private async refuseKey(
+    object: UploadedObject,
+    incoming: IncomingKey,
+    problem: string,
+  ): Promise<UploadOutcome> {
+    const started = performance.now();
+    const error = new InvalidInputError(`the object key cannot be processed: ${problem}`);
+    const key = errorKey(incoming);
+    const shown = shortened(object.key);
+    if (objectKeyProblem(key) !== undefined) {
+      log.warn('upload key refused; its error record would break the key rules too', { key: shown, problem });
+      this.recordOutcome(incoming, error.status, started);
+      return { status: 'ignored', reason: error.message };
     }
-    return false;
+    const etag = strip(object.etag) ?? '';
+    const source = {
+      bucket: object.bucket,
+      key: object.key,
+      etag,
+      ...(object.versionId && { versionId: object.versionId }),
+    };
+    await this.transient(`refusing ${shown}`, () =>
+      this.putJson(
+        object.bucket,
+        key,
+        { source, error: error.message, status: error.status },
+        etag,
+        object.versionId,
+      ),
+    );
+    log.info('upload refused', {
+      key: shown,
+      status: error.status,
+      errorName: error.name,
+      errorMessage: error.message,
+    });
+    this.recordOutcome(incoming, error.status, started);
+    return { status: 'refused', errorKey: key, error: error.message };
+  }
+
+  /** Which of the key's result and error records exist, and whether each is of this source version. */
+  private async records(
+    bucket: string,
+    incoming: IncomingKey,
+    etag: string,
+    versionId: string | undefined,
+  ): Promise<Records> {
+    const state = async (key: string): Promise<RecordState> => {
+      try {
+        const head = await this.s3.send(new HeadObjectCommand({ Bucket: bucket, Key: key }));
+        const meta = head.Metadata ?? {};
+        return meta['source-etag'] === etag && (meta['source-version-id'] ?? '') === (versionId ?? '')
+          ? 'this version'
+          : 'another version';
+      } catch (error) {
+        if (statusOf(error) === 404) return 'absent';
+        throw error;
+      }
+    };
+    const result = resultKey(incoming);
+    const error = errorKey(incoming);
+    // One after the other: a message keeps one request in flight, so a queue's concurrency bounds S3's load.
+    const resultState = await state(result);
+    const errorState = await state(error);
+    return { resultKey: result, errorKey: error, result: resultState, error: errorState };
+  }
+
+  /**
+   * Deletes the key's `which` record if it was found: called once the other record is written, so the key
+   * always has one. Only a record found is deleted, so a role that may not delete objects fails only
+   * where a stale record is left, and the failure is retried as any S3 failure is.
+   */
+  private async removeIfFound(bucket: string, records: Records, which: 'result' | 'error') {
+    if (records[which] === 'absent') return;
+    const key = which === 'result' ? records.resultKey : records.errorKey;
+    await this.s3.send(new DeleteObjectCommand({ Bucket: bucket, Key: key }));
   }
 
   /** Reads the object, never more than the limit; `undefined` if it changed since the HEAD. */
@@ -296,6 +390,21 @@ function isPermanent(error: unknown): error is InferletError {
 function failureStatus(error: unknown): number {
   const cause = error instanceof Error ? error.cause : undefined;
   return cause instanceof InferletError && cause.status >= 500 ? cause.status : 500;
+}
+
+type RecordState = 'absent' | 'this version' | 'another version';
+
+/** The result and error records of one upload key, as found before processing. */
+interface Records {
+  readonly resultKey: string;
+  readonly errorKey: string;
+  readonly result: RecordState;
+  readonly error: RecordState;
+}
+
+/** A key as logs show it: at most 200 characters, so that a hostile key cannot flood a log line. */
+function shortened(key: string): string {
+  return key.length > 200 ? `${key.slice(0, 200)}…` : key;
 }
 
 function statusOf(error: unknown): number | undefined {
