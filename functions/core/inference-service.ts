@@ -35,6 +35,8 @@ export class InferenceService {
   private readonly served: ReadonlyMap<string, ServedTask>;
   private readonly loading = new Map<string, Promise<LoadedTask>>();
   private readonly ready = new Map<string, LoadedTask>();
+  /** What readiness waits on besides the models, by name. */
+  private readonly dependencies = new Map<string, () => boolean>();
   private coldStart = true;
 
   constructor(options: InferenceServiceOptions) {
@@ -70,9 +72,21 @@ export class InferenceService {
     );
   }
 
-  /** True when every served task has its models loaded. */
+  /** True when every served task has its models loaded and every dependency ({@link dependOn}) is up. */
   isReady(): boolean {
-    return [...this.served.keys()].every((name) => this.ready.has(name));
+    return (
+      [...this.served.keys()].every((name) => this.ready.has(name)) &&
+      [...this.dependencies.values()].every((isUp) => isUp())
+    );
+  }
+
+  /**
+   * Makes readiness wait on `isUp` too: something besides the models that requests need, such as the
+   * embedded S3 server that `npm start`'s models and uploads come through. A second call with the same
+   * name replaces the first.
+   */
+  dependOn(name: string, isUp: () => boolean): void {
+    this.dependencies.set(name, isUp);
   }
 
   /** Models (tasks' own and their components) loaded by this process. */
@@ -125,6 +139,15 @@ export class InferenceService {
   }
 
   /**
+   * The one gate every inference passes, a task's run ({@link infer}) and a door's direct use of a model
+   * (OIP tensor inference): admission control, when the service has any, goes here and so covers both.
+   * None is applied yet: `work` runs at once.
+   */
+  admit<T>(work: () => Promise<T>): Promise<T> {
+    return work();
+  }
+
+  /**
    * Runs a task on one input: loads its models if needed, runs it, records metrics.
    *
    * @returns the JSON result, with `model` (`name@version`) and `timings` (ms) added.
@@ -138,15 +161,6 @@ export class InferenceService {
     } catch (error) {
       if (error instanceof InferletError) throw error;
       throw new ModelNotReadyError(`models of task "${taskName}" failed to load`, { cause: error });
-  /**
-   * The one gate every inference passes, a task's run ({@link infer}) and a door's direct use of a model
-   * (OIP tensor inference): admission control, when the service has any, goes here and so covers both.
-   * None is applied yet: `work` runs at once.
-   */
-  admit<T>(work: () => Promise<T>): Promise<T> {
-    return work();
-  }
-
     }
     const output = await this.admit(() => task.runner.run(input));
     const coldStart = this.coldStart;

@@ -50,6 +50,11 @@ export interface LocalUploadsOptions {
  * queued once too, so uploads made while the server was down are processed (the handler skips those that
  * already have a result).
  *
+ * The embedded S3 server may die and be restarted: while it is down no message is handed out (none burns
+ * its attempts on a server that is not there), and when it is back `incoming/` is listed again, since the
+ * events of uploads it stored just before it died are lost. A listing that fails is logged and tried
+ * again with back-off, never silently dropped.
+ *
  * @returns a function that resolves when the queue is empty.
  */
 export function deliverLocalUploads(options: LocalUploadsOptions): { drained(): Promise<void> } {
@@ -61,7 +66,7 @@ export function deliverLocalUploads(options: LocalUploadsOptions): { drained(): 
   let idle: (() => void)[] = [];
 
   const pump = () => {
-    while (running < concurrency && queue.length > 0) {
+    while (running < concurrency && queue.length > 0 && options.s3.isUp()) {
       const item = queue.shift() as { record: SQSRecord; attempt: number };
       running++;
       const event: SQSEvent = { Records: [item.record] };
@@ -100,6 +105,12 @@ export function deliverLocalUploads(options: LocalUploadsOptions): { drained(): 
     queue.push({ record: sqsRecordOf(records), attempt: 1 });
     pump();
   };
+  // An object listed again after a restart may still wait in the queue from the first listing.
+  const queued = (key: string, etag: string) =>
+    queue.some(({ record }) => {
+      const object = (JSON.parse(record.body) as { Records: S3EventRecord[] }).Records[0]?.s3.object;
+      return object?.key === encodeEventKey(key) && object.eTag === etag;
+    });
 
   options.s3.events.on('event', (record) => {
     if (
@@ -111,23 +122,47 @@ export function deliverLocalUploads(options: LocalUploadsOptions): { drained(): 
     }
   });
 
-  void (async () => {
-    let token: string | undefined;
-    do {
-      const page = await options.client.send(
-        new ListObjectsV2Command({
-          Bucket: bucket,
-          Prefix: INCOMING,
-          ...(token ? { ContinuationToken: token } : {}),
-        }),
-      );
-      for (const object of page.Contents ?? []) {
-        if (!object.Key) continue;
-        enqueue([backlogRecord(bucket, object.Key, object.ETag, object.Size)]);
+  let scan = 0;
+  const listBacklog = async (attempt: number, generation: number): Promise<void> => {
+    try {
+      let token: string | undefined;
+      do {
+        const page = await options.client.send(
+          new ListObjectsV2Command({
+            Bucket: bucket,
+            Prefix: INCOMING,
+            ...(token ? { ContinuationToken: token } : {}),
+          }),
+        );
+        for (const object of page.Contents ?? []) {
+          if (!object.Key) continue;
+          const record = backlogRecord(bucket, object.Key, object.ETag, object.Size);
+          if (!queued(object.Key, record.s3.object.eTag)) enqueue([record]);
+        }
+        token = page.NextContinuationToken;
+      } while (token);
+    } catch (error) {
+      // A newer listing (after a restart) has taken over; a down server lists again when it is back.
+      const retry = generation === scan && options.s3.isUp() && attempt < maxAttempts;
+      log.error('listing earlier uploads failed', {
+        bucket,
+        prefix: INCOMING,
+        attempt,
+        retrying: retry,
+        ...describeError(error),
+      });
+      if (retry) {
+        setTimeout(() => void listBacklog(attempt + 1, generation), 500 * 2 ** attempt).unref();
       }
-      token = page.NextContinuationToken;
-    } while (token);
-  })().catch((error: unknown) => log.error('listing earlier uploads failed', describeError(error)));
+    }
+  };
+  const startListing = () => void listBacklog(1, ++scan);
+
+  options.s3.status.on('up', () => {
+    pump();
+    startListing();
+  });
+  startListing();
 
   return {
     drained: () =>

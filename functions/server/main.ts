@@ -6,7 +6,8 @@
  * Env (`functions/core/config/env.ts`): PORT (8080), HOST (127.0.0.1), TASKS, MODEL_REPOSITORY (wins over
  * the embedded bucket), MODEL_CACHE_DIR, EMBEDDED_S3 (`off` to run without it), S3_PORT (4568), S3_DATA_DIR
  * (.data/s3). A bad setting stops the process with status 1 before anything starts; so does any failure to
- * start (s3rver, publishing the models, the port being taken).
+ * start (s3rver, publishing the models, the port being taken). Once started, a crash of s3rver is logged
+ * and the server is not ready until its supervisor has restarted it.
  */
 import { resolve } from 'node:path';
 import { S3Client } from '@aws-sdk/client-s3';
@@ -59,6 +60,9 @@ const store = createModelStore({
   ...(useEmbeddedModels ? { repository: `s3://${MODELS_BUCKET}/`, s3Client } : {}),
 });
 const { service, app } = createRuntime({ tasks: servedTasksFromEnv(), store });
+// Models (when published there) and uploads go through the embedded S3 server: while it is down and being
+// restarted, the server answers /v2/health/ready with 503.
+if (s3) service.dependOn('embedded S3', () => s3.isUp());
 
 const server = serve({ fetch: app.fetch, port, hostname }, (info) => {
   const base = `http://${hostname}:${info.port}`;
