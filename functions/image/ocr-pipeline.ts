@@ -1,6 +1,8 @@
 import { readFile } from 'node:fs/promises';
 import * as ort from 'onnxruntime-node';
 import type { LoadedModel } from '../core/model-store/types.ts';
+import { type ModelRunner, openOffThreadSession } from '../core/off-thread-session.ts';
+import { sessionConfigFromEnv } from '../core/session.ts';
 import { type StageTimings, Stopwatch } from '../core/timings.ts';
 import { cropSize, rotateHalf, rotateQuarter } from './crop.ts';
 import { ctcCharset } from './ctc-decode.ts';
@@ -11,7 +13,7 @@ import {
   boxesFromProbabilityMap,
   type DetectionOptions,
   detectionInputSize,
-  detectionTensor,
+  detectionTensorInSlices,
 } from './text-detection.ts';
 import { decideOrientation, upsideDownProbabilities } from './text-orientation.ts';
 import { recognizeLines } from './text-recognition.ts';
@@ -76,6 +78,20 @@ export interface OcrOptions {
   readonly minConfidence: number;
   /** Largest image accepted, width × height (default `OCR_MAX_PIXELS`, else 40 000 000). */
   readonly maxPixels: number;
+  /**
+   * Most pixels of decoded images that this pipeline's requests hold at once (default `maxPixels`: one
+   * image of the largest size, or several smaller ones); a request that would exceed it waits its turn.
+   * Each pixel held costs ~3 bytes decoded plus the decoder's working memory, so this bounds the memory of
+   * concurrent large requests (8 concurrent 40-megapixel images peaked at 1.6 GB without it).
+   */
+  readonly pixelBudget: number;
+  /**
+   * Whether the detector and the recogniser run on worker threads (copies of their sessions), keeping the
+   * event loop free during their runs (~350 ms for a 960×960 detection on two cores). Default: yes on the
+   * CPU provider outside Lambda; on Lambda one request owns the process, so a second copy of the models
+   * would only lengthen the cold start.
+   */
+  readonly offThreadInference: boolean;
 }
 
 /** PaddleOCR's defaults, except for a looser unclip ratio (see `unclipRatio`) and the classifier batch. */
@@ -97,6 +113,9 @@ export function defaultOcrOptions(env: NodeJS.ProcessEnv = process.env): OcrOpti
     recMinWidth: 320,
     minConfidence: 0.5,
     maxPixels: maxPixelsFromEnv(env),
+    pixelBudget: maxPixelsFromEnv(env),
+    offThreadInference:
+      env.AWS_LAMBDA_FUNCTION_NAME === undefined && sessionConfigFromEnv(env).executionProvider === 'cpu',
   };
 }
 
@@ -116,6 +135,7 @@ function validated(options: OcrOptions): OcrOptions {
     'clsBatchSize',
     'recBatchSize',
     'maxPixels',
+    'pixelBudget',
   ] as const;
   for (const key of positiveIntegers) {
     if (!Number.isInteger(options[key]) || options[key] < 1) {
@@ -134,9 +154,57 @@ function validated(options: OcrOptions): OcrOptions {
   return options;
 }
 
+/**
+ * A counting semaphore over pixels, first come first served: {@link PixelBudget.acquire} waits until the
+ * pixels are free. A request larger than the whole budget waits until it has the budget to itself.
+ */
+export class PixelBudget {
+  private available: number;
+  private readonly waiting: { readonly pixels: number; readonly admit: () => void }[] = [];
+
+  constructor(readonly capacity: number) {
+    this.available = capacity;
+  }
+
+  /** Pixels held now. */
+  get held(): number {
+    return this.capacity - this.available;
+  }
+
+  /** Takes `pixels` (at most the capacity) once they are free; resolves to the function that gives them back. */
+  async acquire(pixels: number): Promise<() => void> {
+    const wanted = Math.min(pixels, this.capacity);
+    // Behind anyone already waiting, so a stream of small images cannot starve a large one.
+    if (this.waiting.length === 0 && wanted <= this.available) this.available -= wanted;
+    else await new Promise<void>((admit) => this.waiting.push({ pixels: wanted, admit }));
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      this.available += wanted;
+      this.admitWaiting();
+    };
+  }
+
+  private admitWaiting(): void {
+    for (let next = this.waiting[0]; next && next.pixels <= this.available; next = this.waiting[0]) {
+      this.waiting.shift();
+      this.available -= next.pixels;
+      next.admit();
+    }
+  }
+}
+
 function sessionOf(model: LoadedModel, role: string): ort.InferenceSession {
   if (!model.session) throw new Error(`OCR ${role} ${model.manifest.name} has no inference session`);
   return model.session;
+}
+
+/** The model's session, or with `offThread` a copy of it on a worker thread. */
+async function runnerOf(model: LoadedModel, role: string, offThread: boolean): Promise<ModelRunner> {
+  const session = sessionOf(model, role);
+  const file = model.files.get(model.manifest.variants[model.variant]?.file ?? '');
+  return offThread && file ? openOffThreadSession(file) : session;
 }
 
 /**
@@ -150,17 +218,22 @@ function sessionOf(model: LoadedModel, role: string): ort.InferenceSession {
  * ```
  */
 export class OcrPipeline {
+  /** Pixels of the images this pipeline is reading now; see {@link OcrOptions.pixelBudget}. */
+  readonly pixels: PixelBudget;
+
   private constructor(
-    private readonly detector: ort.InferenceSession,
+    private readonly detector: ModelRunner,
     private readonly classifier: ort.InferenceSession,
-    private readonly recognizer: ort.InferenceSession,
+    private readonly recognizer: ModelRunner,
     private readonly charset: readonly string[],
     private readonly options: OcrOptions,
     private readonly detMean: readonly number[],
     private readonly detStd: readonly number[],
     private readonly clsInput: { readonly height: number; readonly width: number },
     private readonly recHeight: number,
-  ) {}
+  ) {
+    this.pixels = new PixelBudget(options.pixelBudget);
+  }
 
   /**
    * Builds a pipeline over loaded models; reads the recogniser's dictionary from its files.
@@ -183,12 +256,18 @@ export class OcrPipeline {
     const charset = ctcCharset(await readFile(dictionaryPath, 'utf8'), recParams.useSpaceChar !== false);
     const detParams = detector.manifest.parameters ?? {};
     const clsParams = classifier.manifest.parameters ?? {};
+    const settings = validated({ ...defaultOcrOptions(), ...options });
+    // The classifier stays on this thread: its runs are short (16 lines of 48×192).
+    const [detectorRunner, recognizerRunner] = await Promise.all([
+      runnerOf(detector, 'detector', settings.offThreadInference),
+      runnerOf(recognizer, 'recognizer', settings.offThreadInference),
+    ]);
     return new OcrPipeline(
-      sessionOf(detector, 'detector'),
+      detectorRunner,
       sessionOf(classifier, 'classifier'),
-      sessionOf(recognizer, 'recognizer'),
+      recognizerRunner,
       charset,
-      validated({ ...defaultOcrOptions(), ...options }),
+      settings,
       numbers(detParams.mean, [0.485, 0.456, 0.406]),
       numbers(detParams.std, [0.229, 0.224, 0.225]),
       { height: number(clsParams.height, 48), width: number(clsParams.width, 192) },
@@ -203,11 +282,28 @@ export class OcrPipeline {
    */
   async run(image: Uint8Array | DecodedImage): Promise<OcrResult> {
     const watch = new Stopwatch();
+    let release: (() => void) | undefined;
+    try {
+      const decoded =
+        image instanceof Uint8Array
+          ? await watch.time('decode', () =>
+              decodeImage(image, {
+                maxPixels: this.options.maxPixels,
+                // Held until the result is out: the decoded pixels live as long as the run.
+                admit: async (width, height) => {
+                  release = await this.pixels.acquire(width * height);
+                },
+              }),
+            )
+          : image;
+      return await this.read(decoded, watch);
+    } finally {
+      release?.();
+    }
+  }
+
+  private async read(decoded: DecodedImage, watch: Stopwatch): Promise<OcrResult> {
     const o = this.options;
-    const decoded =
-      image instanceof Uint8Array
-        ? await watch.time('decode', () => decodeImage(image, { maxPixels: o.maxPixels }))
-        : image;
 
     let quads = await this.detect(decoded, watch);
     let pageUpsideDown = false;
@@ -273,12 +369,12 @@ export class OcrPipeline {
       limitSideLen: o.detLimitSideLen,
       limitType: o.detLimitType,
     });
-    const input = watch.timeSync(
+    const input = await watch.time(
       'preprocess',
-      () =>
+      async () =>
         new ort.Tensor(
           'float32',
-          detectionTensor(image, size.width, size.height, this.detMean, this.detStd),
+          await detectionTensorInSlices(image, size.width, size.height, this.detMean, this.detStd),
           [1, 3, size.height, size.width],
         ),
     );

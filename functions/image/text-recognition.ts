@@ -1,4 +1,5 @@
 import * as ort from 'onnxruntime-node';
+import type { ModelRunner } from '../core/off-thread-session.ts';
 import type { Stopwatch } from '../core/timings.ts';
 import { cropSize, sampleQuad } from './crop.ts';
 import { ctcGreedyDecode, type DecodedText } from './ctc-decode.ts';
@@ -21,7 +22,7 @@ export interface RecognitionInput {
  * @returns one result per quad, in the order of `quads`.
  */
 export async function recognizeLines(
-  session: ort.InferenceSession,
+  session: ModelRunner,
   image: DecodedImage,
   quads: readonly Quad[],
   charset: readonly string[],

@@ -1,0 +1,162 @@
+/**
+ * Inference sessions whose runs happen on a worker thread. onnxruntime-node's `session.run` is
+ * synchronous on the calling thread (it only waits for a `setImmediate` first): a 960×960 text detection
+ * holds the event loop for ~350 ms on two cores, and every other request and health probe of the server
+ * waits that long. A session opened here runs on a thread of its own, so the loop stays free.
+ */
+import { createRequire } from 'node:module';
+import { Worker } from 'node:worker_threads';
+import type * as ort from 'onnxruntime-node';
+import { type SessionConfig, sessionConfigFromEnv } from './session.ts';
+
+/** What a pipeline needs of a session: its input and output names and `run`. */
+export interface ModelRunner {
+  readonly inputNames: readonly string[];
+  readonly outputNames: readonly string[];
+  run(feeds: Record<string, ort.Tensor>): Promise<Record<string, ort.Tensor>>;
+}
+
+/** A tensor as it crosses threads. */
+interface WireTensor {
+  readonly type: ort.Tensor.Type;
+  readonly data: ort.Tensor.DataType;
+  readonly dims: readonly number[];
+}
+
+type Reply =
+  | { id: number; inputNames: string[]; outputNames: string[] }
+  | { id: number; outputs: Record<string, WireTensor> }
+  | { id: number; error: string };
+
+// Plain CommonJS, evaluated by the worker: no file to ship beside a bundle, no TypeScript loader needed.
+const WORKER_SOURCE = `
+const { parentPort, workerData } = require('node:worker_threads');
+const ort = require(workerData.onnxruntime);
+ort.env.logLevel = 'fatal';
+let session;
+const buffers = (values) => {
+  const seen = new Set();
+  for (const t of values) if (t.data && t.data.buffer && t.data.buffer.byteLength === t.data.byteLength) seen.add(t.data.buffer);
+  return [...seen];
+};
+parentPort.on('message', async (message) => {
+  try {
+    if (message.type === 'open') {
+      session = await ort.InferenceSession.create(message.path, message.options);
+      parentPort.postMessage({ id: message.id, inputNames: session.inputNames, outputNames: session.outputNames });
+      return;
+    }
+    const feeds = {};
+    for (const [name, t] of Object.entries(message.feeds)) feeds[name] = new ort.Tensor(t.type, t.data, t.dims);
+    const out = await session.run(feeds);
+    const outputs = {};
+    for (const [name, t] of Object.entries(out)) outputs[name] = { type: t.type, data: t.data, dims: t.dims };
+    try {
+      parentPort.postMessage({ id: message.id, outputs }, buffers(Object.values(outputs)));
+    } catch {
+      // A buffer that cannot be moved (owned by native code) is copied instead.
+      parentPort.postMessage({ id: message.id, outputs });
+    }
+  } catch (error) {
+    parentPort.postMessage({ id: message.id, error: error instanceof Error ? error.message : String(error) });
+  }
+});
+`;
+
+/**
+ * The CPU session options of `createSession` (`session.ts`), for the worker's copy of the model: the same
+ * threads, optimisation and no spinning.
+ */
+function cpuOptions(config: SessionConfig): ort.InferenceSession.SessionOptions {
+  return {
+    executionProviders: ['cpu'],
+    graphOptimizationLevel: 'all',
+    executionMode: 'sequential',
+    intraOpNumThreads: config.intraOpThreads,
+    interOpNumThreads: 1,
+    enableCpuMemArena: true,
+    enableMemPattern: true,
+    logSeverityLevel: 4,
+    extra: { session: { intra_op: { allow_spinning: '0' }, inter_op: { allow_spinning: '0' } } },
+  };
+}
+
+/**
+ * A session over `modelPath` on a worker thread of its own (CPU provider). Runs queue in the worker, one
+ * at a time, as they would on the main thread; inputs are moved to the worker (do not reuse a tensor's
+ * data after `run`), outputs are moved back. The worker does not keep the process alive.
+ *
+ * @example
+ * ```ts
+ * const detector = await openOffThreadSession(files.get('model.onnx'));
+ * const out = await detector.run({ x: tensor }); // the event loop stays free meanwhile
+ * ```
+ */
+export async function openOffThreadSession(
+  modelPath: string,
+  config: SessionConfig = sessionConfigFromEnv(),
+): Promise<ModelRunner & { close(): Promise<void> }> {
+  const onnxruntime = createRequire(import.meta.url).resolve('onnxruntime-node');
+  const worker = new Worker(WORKER_SOURCE, { eval: true, workerData: { onnxruntime } });
+  worker.unref();
+  const pending = new Map<number, { resolve: (reply: Reply) => void; reject: (error: Error) => void }>();
+  let nextId = 0;
+  let failure: Error | undefined;
+  const failAll = (error: Error) => {
+    failure ??= error;
+    for (const { reject } of pending.values()) reject(error);
+    pending.clear();
+  };
+  worker.on('message', (reply: Reply) => {
+    const waiter = pending.get(reply.id);
+    pending.delete(reply.id);
+    if (!waiter) return;
+    if ('error' in reply) waiter.reject(new Error(reply.error));
+    else waiter.resolve(reply);
+  });
+  worker.on('error', (error) => failAll(error));
+  worker.on('exit', (code) => failAll(new Error(`inference worker exited with code ${code}`)));
+
+  const call = (message: Record<string, unknown>, transfer: ArrayBuffer[] = []): Promise<Reply> => {
+    if (failure) return Promise.reject(failure);
+    const id = nextId++;
+    return new Promise<Reply>((resolve, reject) => {
+      pending.set(id, { resolve, reject });
+      // Only while a call is outstanding does the worker keep the process alive.
+      if (pending.size === 1) worker.ref();
+      worker.postMessage({ ...message, id }, transfer);
+    }).finally(() => {
+      if (pending.size === 0) worker.unref();
+    });
+  };
+
+  const opened = await call({ type: 'open', path: modelPath, options: cpuOptions(config) });
+  if (!('inputNames' in opened)) throw new Error('inference worker did not open the model');
+  const { Tensor } = await import('onnxruntime-node');
+  return {
+    inputNames: opened.inputNames,
+    outputNames: opened.outputNames,
+    async run(feeds) {
+      const wire: Record<string, WireTensor> = {};
+      const transfer: ArrayBuffer[] = [];
+      for (const [name, tensor] of Object.entries(feeds)) {
+        const data = tensor.data as ort.Tensor.DataType & ArrayBufferView;
+        // A view of part of a buffer is copied, so that moving it cannot detach data the caller still uses.
+        const whole = data.byteOffset === 0 && data.byteLength === data.buffer.byteLength;
+        const moved = whole ? data : (data as unknown as { slice(): typeof data }).slice();
+        wire[name] = { type: tensor.type, data: moved, dims: tensor.dims };
+        if (moved.buffer instanceof ArrayBuffer) transfer.push(moved.buffer);
+      }
+      const reply = await call({ type: 'run', feeds: wire }, transfer);
+      if (!('outputs' in reply)) throw new Error('inference worker answered without outputs');
+      const outputs: Record<string, ort.Tensor> = {};
+      for (const [name, t] of Object.entries(reply.outputs)) {
+        outputs[name] = new Tensor(t.type, t.data as Float32Array, t.dims);
+      }
+      return outputs;
+    },
+    async close() {
+      await worker.terminate();
+    },
+  };
+}
