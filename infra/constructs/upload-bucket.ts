@@ -122,12 +122,6 @@ export class UploadBucket extends Construct {
         'The CDK bucket-notifications handler is created by aws-cdk-lib with the basic execution role; it ' +
           'only writes its own logs with it.',
       );
-      acknowledge(
-        handler,
-        ['AwsSolutions-IAM5[Resource::*]'],
-        'The CDK bucket-notifications handler calls s3:PutBucketNotification on the buckets of this stack; ' +
-          'aws-cdk-lib grants it without a resource.',
-      );
     }
   }
 
