@@ -1,12 +1,13 @@
 /**
- * Uploads a local model repository to S3 (see `functions/core/model-store/publish.ts`).
+ * Uploads a local model repository to S3 (see `functions/core/model-store/publish.ts`). Exits 1, having
+ * uploaded nothing, when the bucket holds a published version with other bytes: bump that model's version.
  *
  *   tsx scripts/publish-models.ts [localRepository] s3://bucket/prefix
  */
 import { pathToFileURL } from 'node:url';
-import { publishRepository } from '../functions/core/model-store/publish.ts';
+import { ModelVersionConflictError, publishRepository } from '../functions/core/model-store/publish.ts';
 
-export { publishRepository };
+export { ModelVersionConflictError, publishRepository };
 
 async function main(args: string[]): Promise<void> {
   const [from, to] = args.length === 1 ? ['models', args[0]] : args;
@@ -15,7 +16,13 @@ async function main(args: string[]): Promise<void> {
     process.exitCode = 2;
     return;
   }
-  await publishRepository({ from, to, log: (line) => console.log(line) });
+  try {
+    await publishRepository({ from, to, log: (line) => console.log(line) });
+  } catch (error) {
+    if (!(error instanceof ModelVersionConflictError)) throw error;
+    console.error(error.message);
+    process.exitCode = 1;
+  }
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {

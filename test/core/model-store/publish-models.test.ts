@@ -1,16 +1,36 @@
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { GetObjectCommand, HeadObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { publishRepository } from '../../../scripts/publish-models.ts';
+import { ModelVersionConflictError, publishRepository } from '../../../scripts/publish-models.ts';
 import { S3RVER_CREDENTIALS, S3RVER_REGION, type S3rverHandle, startS3rver } from '../../support/s3rver.ts';
 import { fileOf, type TinyRepository, writeTinyRepository } from './tiny-repository.ts';
 
 const BUCKET = 'models';
+const execFileAsync = promisify(execFile);
+
+/** Replaces a file of a local version and its manifest entry, as a rebuild with other bytes would. */
+async function rebuildFile(
+  repository: string,
+  version: string,
+  file: string,
+  content: string,
+): Promise<void> {
+  await writeFile(join(repository, version, file), content);
+  const manifestPath = join(repository, version, 'manifest.json');
+  const manifest = JSON.parse(await readFile(manifestPath, 'utf8')) as {
+    files: { path: string; bytes: number; sha256: string }[];
+  };
+  const entry = manifest.files.find((f) => f.path === file);
+  if (!entry) throw new Error(`${version} has no ${file}`);
+  entry.bytes = Buffer.byteLength(content);
+  entry.sha256 = createHash('sha256').update(content).digest('hex');
+  await writeFile(manifestPath, JSON.stringify(manifest, null, 2));
+}
 
 let s3: S3rverHandle;
 let work: string;
@@ -76,7 +96,7 @@ describe('publishRepository', () => {
     expect(lines.at(-1)).toBe('published 4 model versions: 9 uploaded, 0 skipped');
   });
 
-  it('skips objects that exist with the same size and sha256 and replaces the others', async () => {
+  it('skips objects that exist with the same bytes, hashing those that carry no sha256 (a cdk deploy’s copy)', async () => {
     const to = `s3://${BUCKET}/again`;
     await publishRepository({ from: local, to, client });
     await client.send(
@@ -85,8 +105,30 @@ describe('publishRepository', () => {
 
     const report = await publishRepository({ from: local, to, client });
 
-    expect(report.uploaded).toEqual([`${to}/tiny-cls/1/labels.txt`]);
-    expect(report.skipped).toHaveLength(8);
+    expect(report.uploaded).toEqual([]);
+    expect(report.skipped).toHaveLength(9);
+  });
+
+  it('refuses to overwrite a published version whose bytes changed, uploading nothing and asking for a new version', async () => {
+    const to = `s3://${BUCKET}/immutable`;
+    await publishRepository({ from: local, to, client });
+    const published = (await putsUnder('immutable/', 9)).length;
+    const rebuilt = join(work, 'rebuilt');
+    await writeTinyRepository(rebuilt);
+    await rebuildFile(rebuilt, 'tiny-cls/1', 'labels.txt', '0\n90\n180\n');
+
+    const publishing = publishRepository({ from: rebuilt, to, client });
+
+    await expect(publishing).rejects.toThrow(ModelVersionConflictError);
+    await expect(publishRepository({ from: rebuilt, to, client })).rejects.toThrow(
+      /refusing to overwrite published model versions tiny-cls\/1: [\s\S]*immutable\/tiny-cls\/1\/labels\.txt [\s\S]*immutable\/tiny-cls\/1\/manifest\.json [\s\S]*as a new version/,
+    );
+    await new Promise((done) => setTimeout(done, 200));
+    expect(puts.filter((k) => k.startsWith('immutable/'))).toHaveLength(published);
+    const labels = await client.send(
+      new GetObjectCommand({ Bucket: BUCKET, Key: 'immutable/tiny-cls/1/labels.txt' }),
+    );
+    expect(await labels.Body?.transformToString()).toBe('0\n180\n');
   });
 
   it('refuses to publish a repository whose file does not match its manifest, uploading nothing', async () => {
@@ -101,10 +143,26 @@ describe('publishRepository', () => {
     expect(puts.filter((k) => k.startsWith('broken/'))).toEqual([]);
   });
 
-  it('runs as a command that reads AWS_ENDPOINT_URL_S3 and prints what it did', async () => {
-    const run = promisify(execFile);
+  it('exits 1 from the command when a published version changed, saying which', async () => {
+    const rebuilt = join(work, 'rebuilt-cli');
+    await writeTinyRepository(rebuilt);
+    await rebuildFile(rebuilt, 'tiny-cls/2', 'model.onnx', 'other bytes');
+    await publishRepository({ from: local, to: `s3://${BUCKET}/cli-conflict`, client });
 
-    const { stdout } = await run(
+    const run = execFileAsync(
+      process.execPath,
+      ['--import', 'tsx', 'scripts/publish-models.ts', rebuilt, `s3://${BUCKET}/cli-conflict`],
+      { env: { ...process.env, NODE_NO_WARNINGS: '1' } },
+    );
+
+    await expect(run).rejects.toMatchObject({
+      code: 1,
+      stderr: expect.stringContaining('refusing to overwrite published model versions tiny-cls/2'),
+    });
+  });
+
+  it('runs as a command that reads AWS_ENDPOINT_URL_S3 and prints what it did', async () => {
+    const { stdout } = await execFileAsync(
       process.execPath,
       ['--import', 'tsx', 'scripts/publish-models.ts', local, `s3://${BUCKET}/cli/`],
       { env: { ...process.env, NODE_NO_WARNINGS: '1' } },
