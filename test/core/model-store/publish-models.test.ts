@@ -131,6 +131,22 @@ describe('publishRepository', () => {
     expect(await labels.Body?.transformToString()).toBe('0\n180\n');
   });
 
+  it('replaces changed files when told to overwrite, as a scratch bucket may', async () => {
+    const to = `s3://${BUCKET}/scratch`;
+    await publishRepository({ from: local, to, client });
+    const rebuilt = join(work, 'rebuilt-scratch');
+    await writeTinyRepository(rebuilt);
+    await rebuildFile(rebuilt, 'tiny-cls/1', 'labels.txt', 'a\nb\n');
+
+    const report = await publishRepository({ from: rebuilt, to, client, overwrite: true });
+
+    expect(report.uploaded).toEqual([`${to}/tiny-cls/1/labels.txt`, `${to}/tiny-cls/1/manifest.json`]);
+    const labels = await client.send(
+      new GetObjectCommand({ Bucket: BUCKET, Key: 'scratch/tiny-cls/1/labels.txt' }),
+    );
+    expect(await labels.Body?.transformToString()).toBe('a\nb\n');
+  });
+
   it('refuses to publish a repository whose file does not match its manifest, uploading nothing', async () => {
     const broken = join(work, 'broken');
     await writeTinyRepository(broken);
