@@ -74,6 +74,23 @@ function causesOf(error: Error): { name?: string; message: string }[] {
   return causes;
 }
 
+/**
+ * Node prints process warnings (a deprecation, the AWS SDK's `NodeVersionSupportWarning` on Node 20) as
+ * several text lines on stderr. Its printer (the listener Node names `onWarning`) is replaced by one JSON
+ * warn line per warning, so that the logs stay JSON; where Node prints none (`--no-warnings`), none is
+ * logged either. Done when this module loads: the SDK warns while a client is constructed, and every entry
+ * point imports the logger before it makes one.
+ */
+function logProcessWarnings(): void {
+  const printers = process.listeners('warning').filter((listener) => listener.name === 'onWarning');
+  if (printers.length === 0) return;
+  for (const printer of printers) process.removeListener('warning', printer);
+  process.on('warning', (warning) =>
+    write('warn', 'process warning', { warningName: warning.name, text: warning.message.slice(0, 500) }),
+  );
+}
+logProcessWarnings();
+
 /** What a library prints through `console`, by the prefix of its lines, and the source it is logged as. */
 const libraryPrefixes = new Map<string, string>();
 const CONSOLE_METHODS = ['log', 'info', 'warn', 'error', 'debug'] as const;
