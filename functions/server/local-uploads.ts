@@ -61,13 +61,15 @@ export function deliverLocalUploads(options: LocalUploadsOptions): { drained(): 
   const { bucket, handler } = options;
   const concurrency = options.concurrency ?? 1;
   const maxAttempts = options.maxAttempts ?? 5;
-  const queue: { record: SQSRecord; attempt: number }[] = [];
+  const queue: QueueItem[] = [];
+  // The objects (key and ETag) queued, running or waiting for a retry: a listing after a restart skips them.
+  const pending = new Set<string>();
   let running = 0;
   let idle: (() => void)[] = [];
 
   const pump = () => {
     while (running < concurrency && queue.length > 0 && options.s3.isUp()) {
-      const item = queue.shift() as { record: SQSRecord; attempt: number };
+      const item = queue.shift() as QueueItem;
       running++;
       const event: SQSEvent = { Records: [item.record] };
       handler(event)
@@ -82,13 +84,19 @@ export function deliverLocalUploads(options: LocalUploadsOptions): { drained(): 
           if (failed && item.attempt < maxAttempts) {
             setTimeout(
               () => {
-                queue.push({ record: item.record, attempt: item.attempt + 1 });
+                queue.push({ ...item, attempt: item.attempt + 1 });
                 pump();
               },
               250 * 2 ** item.attempt,
             ).unref();
-          } else if (failed) {
-            log.error('upload message given up after retries', { messageId: item.record.messageId });
+          } else {
+            pending.delete(item.identity);
+            if (failed) {
+              log.error('upload message given up after retries', {
+                messageId: item.record.messageId,
+                key: item.key,
+              });
+            }
           }
         })
         .finally(() => {
@@ -101,16 +109,13 @@ export function deliverLocalUploads(options: LocalUploadsOptions): { drained(): 
         });
     }
   };
-  const enqueue = (records: S3EventRecord[]) => {
-    queue.push({ record: sqsRecordOf(records), attempt: 1 });
+  const enqueue = (record: S3EventRecord) => {
+    const { key, eTag } = record.s3.object;
+    const identity = JSON.stringify([key, eTag]);
+    pending.add(identity);
+    queue.push({ record: sqsRecordOf([record]), attempt: 1, identity, key });
     pump();
   };
-  // An object listed again after a restart may still wait in the queue from the first listing.
-  const queued = (key: string, etag: string) =>
-    queue.some(({ record }) => {
-      const object = (JSON.parse(record.body) as { Records: S3EventRecord[] }).Records[0]?.s3.object;
-      return object?.key === encodeEventKey(key) && object.eTag === etag;
-    });
 
   options.s3.events.on('event', (record) => {
     if (
@@ -118,7 +123,7 @@ export function deliverLocalUploads(options: LocalUploadsOptions): { drained(): 
       record.eventName.startsWith('ObjectCreated:') &&
       record.s3.object.key.startsWith(INCOMING)
     ) {
-      enqueue([record]);
+      enqueue(record);
     }
   });
 
@@ -137,7 +142,8 @@ export function deliverLocalUploads(options: LocalUploadsOptions): { drained(): 
         for (const object of page.Contents ?? []) {
           if (!object.Key) continue;
           const record = backlogRecord(bucket, object.Key, object.ETag, object.Size);
-          if (!queued(object.Key, record.s3.object.eTag)) enqueue([record]);
+          // An object listed again after a restart may still be queued from its event or the last listing.
+          if (!pending.has(JSON.stringify([object.Key, record.s3.object.eTag]))) enqueue(record);
         }
         token = page.NextContinuationToken;
       } while (token);
@@ -170,6 +176,14 @@ export function deliverLocalUploads(options: LocalUploadsOptions): { drained(): 
         ? Promise.resolve()
         : new Promise<void>((resolve) => idle.push(resolve)),
   };
+}
+
+interface QueueItem {
+  readonly record: SQSRecord;
+  readonly attempt: number;
+  /** The object's key and ETag, as JSON. */
+  readonly identity: string;
+  readonly key: string;
 }
 
 function backlogRecord(
