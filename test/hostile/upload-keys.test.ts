@@ -101,6 +101,15 @@ describe("npm start's embedded S3 with a key that leaves its bucket", () => {
     expect(await exists(target)).toBe(false);
   });
 
+  it('refuses a copy whose source key climbs into the models bucket', async () => {
+    const answer = await server.s3Request('PUT', '/uploads/incoming/text/copied.json', '', {
+      'x-amz-copy-source': '/uploads/../models/spam-fasttext/1/featurizer.json',
+    });
+
+    expect(answer.status).toBe(400);
+    expect(await exists(join(data, 'uploads/incoming/text/copied.json._S3rver_object'))).toBe(false);
+  });
+
   it('refuses a bucket name of ".." with a 400', async () => {
     const answer = await server.s3Request('PUT', '/%2e%2e/escape/pwn.txt', 'x');
 

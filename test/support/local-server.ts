@@ -16,7 +16,12 @@ export interface LocalServer {
    * Sends one request to its embedded S3 with `path` exactly as given: unlike `fetch` or the SDK, nothing
    * resolves `..` or re-encodes it, as a hostile client would send it.
    */
-  s3Request(method: string, path: string, body?: string): Promise<{ status: number; body: string }>;
+  s3Request(
+    method: string,
+    path: string,
+    body?: string,
+    headers?: Readonly<Record<string, string>>,
+  ): Promise<{ status: number; body: string }>;
   /** The process id of its embedded S3 server (a child of the server), if one runs now. */
   embeddedS3Pid(): Promise<number | undefined>;
   stop(): Promise<void>;
@@ -68,7 +73,12 @@ export async function startLocalServer(options: LocalServerOptions): Promise<Loc
     credentials: EMBEDDED_S3_CREDENTIALS,
     forcePathStyle: true,
   });
-  const s3Request = (method: string, path: string, body = '') =>
+  const s3Request = (
+    method: string,
+    path: string,
+    body = '',
+    headers: Readonly<Record<string, string>> = {},
+  ) =>
     new Promise<{ status: number; body: string }>((resolve, reject) => {
       const sent = request(
         {
@@ -76,7 +86,7 @@ export async function startLocalServer(options: LocalServerOptions): Promise<Loc
           port: options.s3Port,
           method,
           path,
-          headers: { 'content-length': Buffer.byteLength(body), 'content-type': 'text/plain' },
+          headers: { 'content-length': Buffer.byteLength(body), 'content-type': 'text/plain', ...headers },
         },
         (answer) => {
           let text = '';
