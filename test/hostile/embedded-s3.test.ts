@@ -6,11 +6,16 @@
  * are processed once it is back, and a listing skips (and logs) an entry it cannot read.
  */
 import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { MAX_SEGMENT_BYTES } from '../../functions/core/uploads/upload-keys.ts';
+import {
+  MAX_KEY_BYTES,
+  MAX_SEGMENT_BYTES,
+  objectKeyProblem,
+} from '../../functions/core/uploads/upload-keys.ts';
 import {
   EMBEDDED_S3_CREDENTIALS,
   EMBEDDED_S3_REGION,
@@ -34,6 +39,60 @@ const keysUnder = async (server: LocalServer, prefix: string) => {
   const listed = await server.s3.send(new ListObjectsV2Command({ Bucket: 'uploads', Prefix: prefix }));
   return (listed.Contents ?? []).map((o) => o.Key);
 };
+
+describe('the embedded S3 and the upload processor', () => {
+  let work: string;
+  let s3: Awaited<ReturnType<typeof startEmbeddedS3>>;
+
+  beforeAll(async () => {
+    work = await mkdtemp(join(tmpdir(), 'inferlet-hostile-parity-'));
+    s3 = await startEmbeddedS3({ directory: join(work, 'data'), port: 0, buckets: ['uploads'] });
+  });
+
+  afterAll(async () => {
+    await s3?.stop();
+    await rm(work, { recursive: true, force: true });
+  });
+
+  /** A PUT of `key`, each segment percent-encoded as an SDK would send it. */
+  const put = (key: string) =>
+    new Promise<number>((resolve, reject) => {
+      const path = `/uploads/${key.split('/').map(encodeURIComponent).join('/')}`;
+      // The path option, not a URL: a URL's parser resolves `.` and `..` before anything is sent.
+      const { hostname, port } = new URL(s3.endpoint);
+      const sent = request({ host: hostname, port, path, method: 'PUT' }, (answer) => {
+        answer.resume();
+        resolve(answer.statusCode ?? 0);
+      });
+      sent.on('error', reject);
+      sent.end('x');
+    });
+
+  // The child checks keys with its own copy of the rules (it is plain JavaScript): both must agree.
+  it.each([
+    'incoming/text/scan.txt',
+    'incoming/text/Zoë and the 日本語 notes (2).txt',
+    'incoming/text/a..b/.hidden/...',
+    'incoming/text/folder/',
+    `incoming/text/${'é'.repeat(MAX_SEGMENT_BYTES / 2)}x`,
+    `${'a/'.repeat(MAX_KEY_BYTES / 2 - 1)}ab`,
+    'incoming/text/../../x',
+    'incoming/text/./x',
+    'incoming/text/.',
+    'incoming//x',
+    'incoming/text/a\u0000b',
+    'incoming/text/a\u007fb',
+    'incoming/text/a\u0085b',
+    `incoming/text/${'a'.repeat(MAX_SEGMENT_BYTES + 1)}`,
+    `incoming/text/${'é'.repeat(117)}`,
+    `${'a/'.repeat(MAX_KEY_BYTES / 2)}a`,
+  ])('stores %j exactly when the key rules accept it', async (key) => {
+    const status = await put(key);
+
+    expect({ key, stored: status === 200 }).toEqual({ key, stored: objectKeyProblem(key) === undefined });
+    expect(status === 200 || (status >= 400 && status < 500)).toBe(true);
+  });
+});
 
 describe("npm start's embedded S3 under keys too long for its files, and its death", () => {
   let work: string;
