@@ -122,6 +122,25 @@ describe('OIP tensor inference bounds (npm start)', () => {
     expect(answer.probe.maxMs).toBeLessThan(PROBE_LIMIT_MS);
   });
 
+  it('keeps probes under 250 ms while the detector runs on a million input elements', async () => {
+    // 995 328 elements, within the limit: the run itself took the event loop for about a second.
+    const answer = await inferWithProbes('ppocr-v4-det', zerosBody('x', [1, 3, 576, 576]));
+
+    expect(answer.status, answer.text).toBe(200);
+    expect(answer.probe.failures).toEqual([]);
+    expect(answer.probe.probes).toBeGreaterThan(2);
+    expect(answer.probe.maxMs).toBeLessThan(PROBE_LIMIT_MS);
+  });
+
+  it('keeps probes under 250 ms while the recogniser runs into the output limit', async () => {
+    // [1, 3, 48, 2400]: its [1, 300, 6625] output is refused after a run that held the loop ~500 ms.
+    const answer = await inferWithProbes('ppocr-v4-rec', zerosBody('x', [1, 3, 48, 2400]));
+
+    expect(answer.status, answer.text).toBe(413);
+    expect(answer.probe.failures).toEqual([]);
+    expect(answer.probe.maxMs).toBeLessThan(PROBE_LIMIT_MS);
+  });
+
   it("refuses a batch over the manifest's maxBatchSize with 413", async () => {
     const answer = await inferWithProbes('ppocr-v4-rec', zerosBody('x', [17, 3, 48, 8]));
 

@@ -10,7 +10,9 @@ import {
 } from '../errors.ts';
 import type { InferenceService } from '../inference-service.ts';
 import type { ModelManifest } from '../model-store/manifest.ts';
-import { runtimeErrorText } from '../session.ts';
+import type { LoadedModel } from '../model-store/types.ts';
+import { type ModelRunner, openOffThreadSession } from '../off-thread-session.ts';
+import { runtimeErrorText, sessionConfigFromEnv } from '../session.ts';
 import { parseJsonObject } from '../tasks/request-body.ts';
 import { inferResponseJson, toOrtTensor } from './oip-tensors.ts';
 
@@ -20,6 +22,16 @@ export interface OipLimits {
   readonly maxElements: number;
   /** Largest answer, in bytes of JSON. */
   readonly maxResponseBytes: number;
+}
+
+/**
+ * Whether OIP runs go to a worker thread: onnxruntime-node's `session.run` holds the calling thread, and a
+ * detection of a million elements held the server's event loop, and its health probes, for a second. Not
+ * on Lambda (one request at a time: the worker would cost memory and cold start for nothing) nor with
+ * CUDA, as the OCR pipeline decides.
+ */
+function runsOffThread(env: NodeJS.ProcessEnv = process.env): boolean {
+  return env.AWS_LAMBDA_FUNCTION_NAME === undefined && sessionConfigFromEnv(env).executionProvider === 'cpu';
 }
 
 function limitsFromEnv(): OipLimits {
@@ -57,6 +69,22 @@ export function oipRoutes(service: InferenceService, limits: OipLimits = limitsF
   const app = new Hono();
   const { store } = service;
 
+  const offThread = runsOffThread();
+  /** Each loaded model's copy on a worker thread, opened at its first OIP run. */
+  const runners = new WeakMap<LoadedModel, Promise<ModelRunner>>();
+  const runnerOf = (loaded: LoadedModel, session: InferenceSession): Promise<ModelRunner> => {
+    const file = loaded.files.get(loaded.manifest.variants[loaded.variant]?.file ?? '');
+    if (!offThread || file === undefined) return Promise.resolve(session);
+    let runner = runners.get(loaded);
+    if (!runner) {
+      runner = openOffThreadSession(file);
+      // A worker that failed to open is not kept: the next call tries again.
+      runner.catch(() => runners.delete(loaded));
+      runners.set(loaded, runner);
+    }
+    return runner;
+  };
+
   const versionsOf = async (name: string) =>
     (await store.index()).filter((e) => e.name === name).map((e) => e.version);
 
@@ -76,7 +104,11 @@ export function oipRoutes(service: InferenceService, limits: OipLimits = limitsF
         `model ${name} is an ensemble; call its task route (e.g. /v1/${manifest.task})`,
       );
     }
-    return { manifest, session: loaded.session };
+    return {
+      manifest,
+      session: loaded.session,
+      run: () => runnerOf(loaded, loaded.session as InferenceSession),
+    };
   };
 
   app.get('/v2', (c) => c.json(SERVER));
@@ -96,9 +128,9 @@ export function oipRoutes(service: InferenceService, limits: OipLimits = limitsF
       return c.json({ name: manifest.name, version: manifest.version, ready }, ready ? 200 : 503);
     });
     app.post(`${prefix}/infer`, async (c) => {
-      const { manifest, session } = await sessionOf(c.req.param('name') ?? '', c.req.param('version'));
+      const { manifest, session, run } = await sessionOf(c.req.param('name') ?? '', c.req.param('version'));
       const body = parseJsonObject(new Uint8Array(await c.req.arrayBuffer()));
-      const json = await service.admit(() => infer(manifest, session, body, limits));
+      const json = await service.admit(() => infer(manifest, session, run, body, limits));
       return c.body(json, 200, { 'Content-Type': 'application/json' });
     });
   }
@@ -153,9 +185,14 @@ function tooManyElements(what: string, count: number, limits: OipLimits): Payloa
   );
 }
 
+/**
+ * One OIP infer call: checks and converts the inputs, runs the model (`runner`: the session, or its copy on
+ * a worker thread) and serialises the wanted outputs. `session` gives the model's names and metadata.
+ */
 async function infer(
   manifest: ModelManifest,
   session: InferenceSession,
+  runner: () => Promise<ModelRunner>,
   body: Record<string, unknown>,
   limits: OipLimits,
 ): Promise<string> {
@@ -205,9 +242,11 @@ async function infer(
   const known = knownOutputElements(manifest, session, feeds, wanted);
   if (known > limits.maxElements) throw tooManyElements('the outputs', known, limits);
 
-  let results: Awaited<ReturnType<InferenceSession['run']>>;
+  // Opening the worker's copy is the server's affair: its failure is not the client's (a 500, not a 400).
+  const model = await runner();
+  let results: Record<string, Tensor>;
   try {
-    results = await session.run(feeds, wanted);
+    results = await model.run(feeds);
   } catch (error) {
     // The client gets what its inputs broke (the node and the reason); onnxruntime's source paths and C++
     // functions stay in the log.
