@@ -86,14 +86,26 @@ export const ECHOED_CHARS = 64;
  * ```
  */
 export function echoed(value: unknown): string {
-  const text = String(value);
-  // By code point, so that a cut never splits a surrogate pair into invalid UTF-16.
-  const points = Array.from(text.length > ECHOED_CHARS * 2 ? text.slice(0, ECHOED_CHARS * 2) : text);
-  return JSON.stringify(points.length > ECHOED_CHARS ? `${points.slice(0, ECHOED_CHARS).join('')}…` : text);
+  return JSON.stringify(cutText(String(value), ECHOED_CHARS));
 }
+
+/** `text` cut to `max` code points with "…" after, or as it is when it is not longer. */
+function cutText(text: string, max: number): string {
+  if (text.length <= max) return text;
+  // By code point, so that a cut never splits a surrogate pair into invalid UTF-16; 2 max + 2 code units
+  // hold more than `max` code points whatever they are.
+  const points = Array.from(text.slice(0, max * 2 + 2));
+  return points.length > max ? `${points.slice(0, max).join('')}…` : text;
+}
+
+/**
+ * Longest error message answered. A backstop: a message that repeats more of the request than it should
+ * (a 16 KB Content-Type header, a name not passed through {@link echoed}) is cut here, with "…".
+ */
+export const MAX_ERROR_CHARS = 1000;
 
 /** Maps any thrown value to a status and a message that is safe to return to a client. */
 export function toHttpError(error: unknown): { status: number; message: string } {
-  if (error instanceof InferletError) return { status: error.status, message: error.message };
-  return { status: 500, message: 'internal error' };
+  if (!(error instanceof InferletError)) return { status: 500, message: 'internal error' };
+  return { status: error.status, message: cutText(error.message, MAX_ERROR_CHARS) };
 }

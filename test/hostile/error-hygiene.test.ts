@@ -134,6 +134,19 @@ describe('error bodies and logs of npm start', () => {
     }
   });
 
+  it('answers an 8000-character Content-Type with at most 1000 characters of message', async () => {
+    const response = await fetch(`${base}/v1/image/ocr`, {
+      method: 'POST',
+      headers: { 'content-type': `image/x-${'a'.repeat(8000)}` },
+      body: new Uint8Array(16),
+    });
+    const { error } = await readJson(response);
+
+    expect(response.status).toBe(415);
+    expect(error).toMatch(/^unsupported media type image\/x-a+…$/);
+    expect(Array.from(error as string)).toHaveLength(1001);
+  });
+
   it("answers a model's runtime failure with its node and reason, not onnxruntime's sources", async () => {
     // The detector's feature pyramid cannot add maps of 33 x 33 pixels: onnxruntime fails inside the graph.
     const body = JSON.stringify({
