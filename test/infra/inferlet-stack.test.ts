@@ -619,7 +619,7 @@ describe('the Inferlet stack', () => {
     expect(rule('errors/')).toMatchObject({ ExpirationInDays: 30 });
   });
 
-  it('publishes the local model repository at deploy, manifests after the files, pruning nothing', () => {
+  it('publishes the local model repository at deploy, after a guard of published versions, manifests last, pruning nothing', () => {
     const deployments = template.findResources('Custom::CDKBucketDeployment') as Record<string, Resource>;
     const [filesId, files] = Object.entries(deployments).find(([, d]) => !d.Properties.Include) ?? [];
     const manifests = Object.values(deployments).find((d) => d.Properties.Include);
@@ -636,6 +636,15 @@ describe('the Inferlet stack', () => {
       Include: ['*/manifest.json'],
     });
     expect(manifests?.DependsOn).toContain(filesId);
+    const guardId = id(stack.modelPublication?.guard as IConstruct);
+    expect(files?.DependsOn).toContain(guardId);
+    expect(resource(guardId).Properties).toMatchObject({
+      Bucket: { Ref: id(stack.models.bucket) },
+      Files: expect.arrayContaining([
+        expect.stringMatching(/^ppocr-v4-det\/1\/\S+\.onnx [0-9a-f]{64}$/),
+        expect.stringMatching(/^spam-fasttext\/1\/manifest\.json [0-9a-f]{64}$/),
+      ]),
+    });
   });
 
   it('puts the API, every function and queue on the dashboard with latency, cold start and errors, and no accuracy', () => {
