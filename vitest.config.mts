@@ -22,6 +22,13 @@ const INTEGRATION = [
   'test/core/uploads/**/*.test.ts',
 ];
 
+/**
+ * Tests in headless chromium (Debian's, driven by playwright-core) against `npm start`'s server: the page of
+ * issue 17. `npm run test:browser` runs them alone; without chromium they are skipped with a message, and
+ * in CI (`CI=true`) they fail instead.
+ */
+const BROWSER = ['test/browser/**/*.test.ts'];
+
 export default defineConfig({
   test: {
     // Builds the default model repository once if `npm ci` (prepare) has not; both projects inherit it.
@@ -39,12 +46,16 @@ export default defineConfig({
         test: {
           name: 'unit',
           include: ['test/**/*.test.ts'],
-          exclude: [...configDefaults.exclude, ...INTEGRATION],
+          exclude: [...configDefaults.exclude, ...INTEGRATION, ...BROWSER],
         },
       },
       {
         extends: true,
         test: { name: 'integration', include: INTEGRATION },
+      },
+      {
+        extends: true,
+        test: { name: 'browser', include: BROWSER },
       },
     ],
   },

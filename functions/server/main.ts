@@ -20,6 +20,7 @@ import { createModelStore } from '../core/model-store/store.ts';
 import { createRuntime } from '../core/runtime.ts';
 import { UploadProcessor } from '../core/uploads/upload-processor.ts';
 import { servedTasksFromEnv } from '../tasks.ts';
+import { mountPage } from '../web/page-routes.ts';
 import { EMBEDDED_S3_CREDENTIALS, EMBEDDED_S3_REGION, startEmbeddedS3 } from './embedded-s3.ts';
 import { deliverLocalUploads } from './local-uploads.ts';
 import { pollUploadQueuesFromEnv } from './sqs-poller.ts';
@@ -59,14 +60,24 @@ if (useEmbeddedModels) {
 const store = createModelStore({
   ...(useEmbeddedModels ? { repository: `s3://${MODELS_BUCKET}/`, s3Client } : {}),
 });
-const { service, app } = createRuntime({ tasks: servedTasksFromEnv(), store });
+const { service, app, stats } = createRuntime({ tasks: servedTasksFromEnv(), store });
+// The page (`GET /`, `/docs`, `/openapi.json`, `/v1/stats`, `/v1/uploads`): this server's and the GPU
+// container's, not the Lambda functions'. Built into dist/web when missing.
+await mountPage(app, {
+  service,
+  stats,
+  ...(s3Client ? { uploads: { client: s3Client, bucket: UPLOADS_BUCKET } } : {}),
+});
 // Models (when published there) and uploads go through the embedded S3 server: while it is down and being
 // restarted, the server answers /v2/health/ready with 503.
 if (s3) service.dependOn('embedded S3', () => s3.isUp());
 
 const server = serve({ fetch: app.fetch, port, hostname }, (info) => {
   const base = `http://${hostname}:${info.port}`;
-  const lines = [`Inferlet listening on ${base} (models from ${store.location})`];
+  const lines = [
+    `Inferlet listening on ${base} (models from ${store.location})`,
+    `  try it: ${base}/   API docs: ${base}/docs`,
+  ];
   for (const { definition } of service.tasks()) lines.push(`  POST ${base}${definition.route}`);
   lines.push(`  GET  ${base}/v2/health/ready   POST ${base}/v2/repository/index`);
   if (s3) {

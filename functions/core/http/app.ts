@@ -8,12 +8,15 @@ import { NO_TASK, SOURCES } from '../metric-names.ts';
 import { CLIENT_CLOSED_REQUEST } from '../metrics.ts';
 import { assertIdentityEncoding, mediaTypeOf } from '../tasks/request-body.ts';
 import { oipRoutes } from './oip-routes.ts';
+import type { RequestStats } from './stats.ts';
 
 /** Options of {@link createHttpApp}. */
 export interface HttpAppOptions {
   readonly service: InferenceService;
   /** Largest accepted request body in bytes; default `MAX_BODY_BYTES` or 6 MB. */
   readonly maxBodyBytes?: number;
+  /** Where the latency of each task request is kept for `GET /v1/stats` (the page's chart), if anywhere. */
+  readonly stats?: RequestStats;
 }
 
 /** `MAX_BODY_BYTES` from the settings, failing loudly on a value that is not a positive integer. */
@@ -31,7 +34,7 @@ export function createHttpApp(options: HttpAppOptions): Hono {
   const app = new Hono();
 
   // First, so that it sees every answer, including those of the body limit, onError and notFound.
-  app.use('*', outcomeMetrics(service));
+  app.use('*', outcomeMetrics(service, options.stats));
   // Before the body is read: a compressed body is refused unread (415), never inflated or misread. In a
   // response, Accept-Encoding names the request codings the server takes (RFC 7694), on every answer.
   app.use('*', async (c, next) => {
@@ -93,7 +96,7 @@ const PROBE = /^\/v2\/health\/|\/ready$/;
  * The task comes from the route, or from the OIP model's task; anything else is {@link NO_TASK}, so a 413 or a
  * 5xx is counted against its task even when it happened before the handler ran.
  */
-function outcomeMetrics(service: InferenceService): MiddlewareHandler {
+function outcomeMetrics(service: InferenceService, stats: RequestStats | undefined): MiddlewareHandler {
   const taskOfRoute = new Map(service.tasks().map(({ definition }) => [definition.route, definition.name]));
   return async (c, next) => {
     const started = performance.now();
@@ -107,12 +110,9 @@ function outcomeMetrics(service: InferenceService): MiddlewareHandler {
     // After the handler: an OIP component model is known to its task only once that task has loaded.
     const task =
       taskOfRoute.get(path) ?? (oipModel === undefined ? undefined : service.taskOfModel(decoded(oipModel)));
-    service.metrics.recordOutcome({
-      task: task ?? NO_TASK,
-      source: SOURCES.http,
-      status,
-      latencyMs: performance.now() - started,
-    });
+    const latencyMs = performance.now() - started;
+    service.metrics.recordOutcome({ task: task ?? NO_TASK, source: SOURCES.http, status, latencyMs });
+    if (task !== undefined) stats?.record(task, { at: Date.now(), latencyMs, status });
   };
 }
 
