@@ -12,7 +12,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { S3Client } from '@aws-sdk/client-s3';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { echoed, RepositoryUnavailableError } from '../../functions/core/errors.ts';
+import { captureConsoleOf, describeError } from '../../functions/core/log.ts';
 import { createModelStore } from '../../functions/core/model-store/store.ts';
+import { runtimeErrorText } from '../../functions/core/session.ts';
 import { type FaultyProxy, startFaultyProxy } from '../support/faulty-proxy.ts';
 import { freePort } from '../support/free-port.ts';
 import { readJson, startTestServer, type TestServer } from '../support/http-server.ts';
@@ -298,5 +301,74 @@ describe('error bodies of a model repository that fails', () => {
     const logged = logLines(stderr.join('')).find((line) => line.message === 'request refused');
     expect(String(logged?.errorDetail)).toContain(`s3://${BUCKET}/secret/prefix/some-model/`);
     expect(logged?.causes).toBeDefined();
+  });
+});
+
+describe('error texts', () => {
+  it('echoes a name whole up to 64 characters, JSON-quoted, and cuts a longer one by code point', () => {
+    expect(echoed('ppocr-v4')).toBe('"ppocr-v4"');
+    expect(echoed('a"b')).toBe('"a\\"b"');
+    expect(echoed('x'.repeat(64))).toBe(`"${'x'.repeat(64)}"`);
+    expect(echoed('x'.repeat(65))).toBe(`"${'x'.repeat(64)}…"`);
+    // 70 emoji are 140 UTF-16 units: the cut keeps 64 whole ones.
+    expect(echoed('😀'.repeat(70))).toBe(`"${'😀'.repeat(64)}…"`);
+  });
+
+  it("keeps onnxruntime's node and reason and drops its source paths and C++ functions", () => {
+    const broadcast =
+      "Non-zero status code returned while running Add node. Name:'p2o.Add.248' Status Message: " +
+      '/onnxruntime_src/onnxruntime/core/providers/cpu/math/element_wise_ops.h:563 void ' +
+      'onnxruntime::BroadcastIterator::Init(ptrdiff_t, ptrdiff_t) axis == 1 || axis == largest was false. ' +
+      'Attempting to broadcast an axis by a dimension other than 1. 3 by 4\n';
+    const shape =
+      "Non-zero status code returned while running Conv node. Name:'conv_1' Status Message: Invalid input shape: {48,0}";
+
+    expect(runtimeErrorText(new Error(broadcast))).toBe(
+      "Non-zero status code returned while running Add node. Name:'p2o.Add.248' Status Message: " +
+        'axis == 1 || axis == largest was false. Attempting to broadcast an axis by a dimension other than 1. 3 by 4',
+    );
+    expect(runtimeErrorText(new Error(shape))).toBe(shape);
+    expect(runtimeErrorText(new Error('x'.repeat(1000)))).toHaveLength(301);
+  });
+
+  it('logs the detail and the causes an error keeps from its client', () => {
+    const sdk = new Error('We encountered an internal error. Please try again.');
+    const error = new RepositoryUnavailableError('model repository unavailable: listing the models', {
+      cause: sdk,
+      detail: 's3://private-bucket/models/: We encountered an internal error.',
+    });
+
+    expect(describeError(error)).toMatchObject({
+      errorName: 'RepositoryUnavailableError',
+      errorMessage: 'model repository unavailable: listing the models',
+      errorDetail: 's3://private-bucket/models/: We encountered an internal error.',
+      causes: [{ name: 'Error', message: sdk.message }],
+    });
+  });
+
+  it("turns a library's prefixed console lines into JSON debug lines and leaves other lines alone", () => {
+    const written: string[] = [];
+    vi.stubEnv('LOG_LEVEL', 'debug');
+    const stderr = vi.spyOn(process.stderr, 'write').mockImplementation((chunk: string | Uint8Array) => {
+      written.push(String(chunk));
+      return true;
+    });
+    try {
+      captureConsoleOf('test decoder', ['test-decoder: ']);
+      console.error('test-decoder: -1 frame error');
+      console.warn('a line of someone else');
+    } finally {
+      stderr.mockRestore();
+      vi.unstubAllEnvs();
+    }
+
+    // One log line, the decoder's; the other line went to the console as before, not into the log.
+    expect(written.map((line) => JSON.parse(line))).toEqual([
+      expect.objectContaining({
+        level: 'DEBUG',
+        source: 'test decoder',
+        text: 'test-decoder: -1 frame error',
+      }),
+    ]);
   });
 });
