@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { InvalidInputError } from '../core/errors.ts';
+import { VadOptions } from '../core/http/api-schemas.ts';
 import type { LoadedModel } from '../core/model-store/types.ts';
 import { createSession, sessionConfigFromEnv } from '../core/session.ts';
 import { readBinaryOrJson } from '../core/tasks/request-body.ts';
@@ -8,23 +9,17 @@ import { AUDIO_MEDIA_TYPES, decodeAudio } from './decode-audio.ts';
 import { DEFAULT_SEGMENTATION, type SegmentationOptions } from './speech-segments.ts';
 import { SileroVad, type VadStageTimes } from './vad.ts';
 
-/** Options a JSON body may carry beside `"audio"`; each defaults as {@link DEFAULT_SEGMENTATION} says. */
-const VadRequestOptions = z
-  .strictObject({
-    threshold: z.number().gt(0).lt(1),
-    negThreshold: z.number().gt(0).lt(1),
-    minSpeechDurationMs: z.number().min(0).max(60_000),
-    minSilenceDurationMs: z.number().min(0).max(60_000),
-    speechPadMs: z.number().min(0).max(10_000),
-    maxSpeechDurationS: z.number().gt(1),
-  })
-  .partial()
-  .refine(
-    (o) => o.negThreshold === undefined || o.negThreshold <= (o.threshold ?? DEFAULT_SEGMENTATION.threshold),
-    {
-      message: 'negThreshold must not exceed threshold',
-    },
-  );
+/**
+ * Options a JSON body may carry beside `"audio"`; each defaults as {@link DEFAULT_SEGMENTATION} says. The
+ * schema is the API's (`api-schemas.ts`, which /openapi.json describes); the default it compares with is
+ * the task's.
+ */
+const VadRequestOptions = VadOptions.refine(
+  (o) => o.negThreshold === undefined || o.negThreshold <= (o.threshold ?? DEFAULT_SEGMENTATION.threshold),
+  {
+    message: 'negThreshold must not exceed threshold',
+  },
+);
 
 /** The parameters a Silero manifest declares: which rates each variant was trained for. */
 const SileroParameters = z.object({

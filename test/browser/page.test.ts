@@ -229,26 +229,22 @@ describe.skipIf(!chromiumAvailable())('the page, in headless chromium against np
     const page = await open();
     await page.setViewportSize({ width: 375, height: 800 });
 
-    const unnamed = await page.evaluate(() =>
+    // Run in the page (as text: the tests are compiled without the DOM's types).
+    const unnamed = await page.evaluate<string[]>(`
       [...document.querySelectorAll('input, textarea, button, select')]
-        .filter((e) => !(e as HTMLElement).hidden)
-        .filter((e) => {
-          const labelled = (e as HTMLInputElement).labels?.length;
-          return !labelled && !e.getAttribute('aria-label') && !(e.textContent ?? '').trim();
-        })
-        .map((e) => e.outerHTML),
-    );
+        .filter((e) => !e.hidden && !e.labels?.length && !e.getAttribute('aria-label') && !e.textContent.trim())
+        .map((e) => e.outerHTML)`);
     expect(unnamed).toEqual([]);
     await page.setInputFiles('#image-file', files.page);
     await page.waitForSelector('#image-lines li[data-line]');
-    const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
+    const overflow = await page.evaluate<number>('document.documentElement.scrollWidth - window.innerWidth');
     expect(overflow).toBeLessThanOrEqual(0);
     // Keyboard: the first Tab stops are the navigation's links, then the image's file input.
     const stops: string[] = [];
     for (let i = 0; i < 7; i++) {
       await page.keyboard.press('Tab');
       stops.push(
-        await page.evaluate(() => document.activeElement?.id || document.activeElement?.tagName || ''),
+        await page.evaluate<string>('document.activeElement?.id || document.activeElement?.tagName'),
       );
     }
     expect(stops.at(-1)).toBe('image-file');

@@ -82,8 +82,9 @@ const explain = z
  * (`TEXT_MAX_TEXTS`, `TEXT_MAX_CHARS`) are settings, checked by the task with a 413.
  */
 export const TextClassifyJsonRequest = z.union([
-  z.object({ text: z.string(), explain }),
-  z.object({ texts: z.array(z.string()).min(1), explain }),
+  // `never` for the other field: a body with both is refused, as the parser refuses it.
+  z.object({ text: z.string(), texts: z.never().optional(), explain }),
+  z.object({ texts: z.array(z.string()).min(1), text: z.never().optional(), explain }),
 ]);
 requestSchemas.add(TextClassifyJsonRequest, { id: 'TextClassifyJsonRequest' });
 
