@@ -14,6 +14,11 @@ COPY tsconfig.json ./
 COPY functions ./functions
 RUN npx esbuild functions/server/main.ts --bundle --platform=node --format=esm --target=node22 \
       --packages=external --sourcemap --outfile=dist/server/index.mjs
+# The page (GET /) and the API docs (GET /docs), bundled from web/ and swagger-ui-dist (devDependencies,
+# here only): the server reads them from dist/web under its working directory.
+COPY web ./web
+COPY scripts/build-web.ts ./scripts/
+RUN npx tsx scripts/build-web.ts dist/web
 # Production dependencies only, then onnxruntime-node's CUDA 12 execution provider (libonnxruntime_providers_cuda.so
 # and friends, from its NuGet package): the install script with ONNXRUNTIME_NODE_INSTALL=cuda12 (the variable
 # wins over .npmrc's skip).
@@ -28,6 +33,7 @@ WORKDIR /app
 COPY --from=build /app/package.json ./
 COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist/server ./dist/server
+COPY --from=build /app/dist/web ./dist/web
 ENV NODE_ENV=production \
     HOST=0.0.0.0 \
     PORT=8080 \
