@@ -52,10 +52,16 @@ const s3Client = s3
   : undefined;
 
 // An explicit MODEL_REPOSITORY wins; otherwise the models are served through the real S3 path, from the
-// embedded bucket, published there from ./models (unchanged files are skipped).
+// embedded bucket, published there from ./models (unchanged files are skipped). That bucket serves this
+// machine only, so a local rebuild of models/ replaces what an earlier start published.
 const useEmbeddedModels = s3Client !== undefined && settings.MODEL_REPOSITORY === undefined;
 if (useEmbeddedModels) {
-  await publishRepository({ from: resolve('models'), to: `s3://${MODELS_BUCKET}/`, client: s3Client });
+  await publishRepository({
+    from: resolve('models'),
+    to: `s3://${MODELS_BUCKET}/`,
+    client: s3Client,
+    overwrite: true,
+  });
 }
 const store = createModelStore({
   ...(useEmbeddedModels ? { repository: `s3://${MODELS_BUCKET}/`, s3Client } : {}),

@@ -137,9 +137,10 @@ export class UploadBucket extends Construct {
       actions: ['s3:GetObject', 's3:GetObjectVersion'],
       resourceArns: [this.bucket.arnForObjects(`incoming/${modality}/*`)],
     });
+    // DeleteObject: a new record of a key removes the record of the other kind (one record per key).
     const outputs = Grant.addToPrincipal({
       grantee,
-      actions: ['s3:GetObject', 's3:PutObject'],
+      actions: ['s3:GetObject', 's3:PutObject', 's3:DeleteObject'],
       resourceArns: [
         this.bucket.arnForObjects(`results/${modality}/*`),
         this.bucket.arnForObjects(`errors/${modality}/*`),

@@ -558,8 +558,10 @@ describe('the Inferlet stack', () => {
           allow('s3:GetObjectVersion', objects(uploadsArn, `incoming/${key}/*`)),
           allow('s3:GetObject', objects(uploadsArn, `results/${key}/*`)),
           allow('s3:PutObject', objects(uploadsArn, `results/${key}/*`)),
+          allow('s3:DeleteObject', objects(uploadsArn, `results/${key}/*`)),
           allow('s3:GetObject', objects(uploadsArn, `errors/${key}/*`)),
           allow('s3:PutObject', objects(uploadsArn, `errors/${key}/*`)),
+          allow('s3:DeleteObject', objects(uploadsArn, `errors/${key}/*`)),
           allow('s3:ListBucket', uploadsArn),
         ].sort(),
       );
