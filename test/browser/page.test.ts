@@ -1,8 +1,9 @@
-import { copyFile, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import type { Page } from 'playwright-core';
+import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildPage } from '../../functions/web/build-page.ts';
 import { freePort } from '../support/free-port.ts';
@@ -16,11 +17,17 @@ const ARTIFACTS = resolve('test-artifacts/browser');
 /** The README's screenshots, rewritten when `UPDATE_SCREENSHOTS=1`. */
 const README_SCREENSHOTS = resolve('docs/screenshots');
 
+/** Keeps a screenshot of `selector`, or of the viewport, as an artifact (and for the README when asked). */
 async function keep(page: Page, name: string, selector?: string): Promise<void> {
   const path = join(ARTIFACTS, `${name}.png`);
   if (selector) await page.locator(selector).screenshot({ path });
-  else await page.screenshot({ path, fullPage: true });
-  if (process.env.UPDATE_SCREENSHOTS === '1') await copyFile(path, join(README_SCREENSHOTS, `${name}.png`));
+  else await page.screenshot({ path });
+  if (process.env.UPDATE_SCREENSHOTS === '1') {
+    // A palette PNG: a third of the size, and the README's pictures stay small in the repository.
+    await sharp(path)
+      .png({ palette: true, quality: 90, effort: 10 })
+      .toFile(join(README_SCREENSHOTS, `${name}.png`));
+  }
 }
 
 describe.skipIf(!chromiumAvailable())('the page, in headless chromium against npm start', () => {
@@ -67,8 +74,19 @@ describe.skipIf(!chromiumAvailable())('the page, in headless chromium against np
     await rm(directory, { recursive: true, force: true });
   });
 
-  const open = async (): Promise<Page> => {
+  /** Requests a page made anywhere but its own server: none, as nothing may come from a CDN. */
+  const foreign: string[] = [];
+  const watched = async (): Promise<Page> => {
     const page = await browser.context.newPage();
+    page.on('request', (request) => {
+      const url = request.url();
+      if (!url.startsWith(`${base}/`) && !/^(blob|data):/.test(url)) foreign.push(url);
+    });
+    return page;
+  };
+
+  const open = async (): Promise<Page> => {
+    const page = await watched();
     await page.goto(`${base}/`);
     await page.waitForSelector('body[data-ready="true"]');
     return page;
@@ -253,7 +271,7 @@ describe.skipIf(!chromiumAvailable())('the page, in headless chromium against np
   });
 
   it('renders the OpenAPI description at /docs with every route', async () => {
-    const page = await browser.context.newPage();
+    const page = await watched();
     const document = (await (await fetch(`${base}/openapi.json`)).json()) as {
       paths: Record<string, object>;
     };
@@ -266,5 +284,10 @@ describe.skipIf(!chromiumAvailable())('the page, in headless chromium against np
     expect([...paths].sort()).toEqual(Object.keys(document.paths).sort());
     await keep(page, 'docs');
     await page.close();
+  });
+
+  it('loads nothing from anywhere but its own server', () => {
+    // After every test above: the page, its answers, the uploads and /docs.
+    expect(foreign).toEqual([]);
   });
 });
