@@ -1,7 +1,12 @@
 import { modelRefOf, type TaskDefinition } from '../core/tasks/types.ts';
 import { Stopwatch } from '../core/timings.ts';
 import { TextClassifier } from './text-classifier.ts';
-import { readTextRequest, TEXT_MEDIA_TYPES, type TextLimits, textLimitsFromEnv } from './text-request.ts';
+import {
+  readTextRequestInSlices,
+  TEXT_MEDIA_TYPES,
+  type TextLimits,
+  textLimitsFromEnv,
+} from './text-request.ts';
 
 /**
  * The `text/classify` task with the given limits; {@link textClassifyTask} reads them from the environment
@@ -25,7 +30,7 @@ export function createTextClassifyTask(limits?: TextLimits): TaskDefinition {
         runner: {
           async run(input) {
             const stopwatch = new Stopwatch();
-            const request = stopwatch.timeSync('decode', () => readTextRequest(input, effective));
+            const request = await stopwatch.time('decode', () => readTextRequestInSlices(input, effective));
             const results = await classifier.classify(request.texts, {
               explainTokens: request.explainTokens,
               stopwatch,
