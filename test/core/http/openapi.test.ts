@@ -1,4 +1,4 @@
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, stat } from 'node:fs/promises';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -21,7 +21,7 @@ import {
 import { createModelStore } from '../../../functions/core/model-store/store.ts';
 import { createRuntime } from '../../../functions/core/runtime.ts';
 import { SUPPORTED_TASKS } from '../../../functions/tasks.ts';
-import { buildPage } from '../../../functions/web/build-page.ts';
+import { PAGE_FILES } from '../../../functions/web/build-page.ts';
 import { mountPage } from '../../../functions/web/page-routes.ts';
 
 // biome-ignore lint/suspicious/noExplicitAny: the document is read field by field.
@@ -42,7 +42,8 @@ describe('GET /openapi.json', () => {
 
   beforeAll(async () => {
     directory = await mkdtemp(join(tmpdir(), 'inferlet-openapi-'));
-    const pageDir = await buildPage(join(directory, 'web'));
+    // Not built yet: mounting builds it, as `npm start` does when dist/web is missing.
+    const pageDir = join(directory, 'web');
     const store = createModelStore({ repository: 'models', cacheDir: join(directory, 'cache') });
     const tasks = Object.values(SUPPORTED_TASKS).map((definition) => ({
       definition,
@@ -63,6 +64,16 @@ describe('GET /openapi.json', () => {
   afterAll(async () => {
     await close?.();
     await rm(directory, { recursive: true, force: true });
+  });
+
+  it('is served beside the page, which the server built at start when it was missing', async () => {
+    for (const file of PAGE_FILES) await expect(stat(join(directory, 'web', file))).resolves.toBeTruthy();
+    const page = await fetch(`${url}/`);
+
+    expect(page.status).toBe(200);
+    expect(page.headers.get('content-type')).toBe('text/html; charset=utf-8');
+    expect(page.headers.get('content-security-policy')).toContain("default-src 'self'");
+    await expect(page.text()).resolves.toContain('<script type="module" src="/assets/page.js"></script>');
   });
 
   it('is a valid OpenAPI 3.1 document whose references all resolve', async () => {
