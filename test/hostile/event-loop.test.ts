@@ -8,11 +8,14 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import * as ort from 'onnxruntime-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openOffThreadSession } from '../../functions/core/off-thread-session.ts';
 import { freePort } from '../support/free-port.ts';
 import { largePage } from '../support/large-page.ts';
 import { type LocalServer, startLocalServer } from '../support/local-server.ts';
 import { probeDuring } from '../support/loop-probe.ts';
+import { loadOcrModels } from '../support/ocr-models.ts';
 import { renderText, stackLines } from '../support/render-text.ts';
 
 /** The longest a health probe may wait behind any one request. */
@@ -198,5 +201,38 @@ describe('health probes while the server works on big and hostile requests', () 
 
     expect(result.status, result.body.slice(0, 200)).toBe(413);
     expect(probe.maxMs).toBeLessThan(PROBE_LIMIT_MS);
+  });
+});
+
+describe('a model session on a worker thread', () => {
+  it('answers as the session on this thread does, and a failed run leaves it usable', async () => {
+    const { classifier } = await loadOcrModels();
+    const session = classifier.session as ort.InferenceSession;
+    const file = classifier.files.get(classifier.manifest.variants[classifier.variant]?.file ?? '') ?? '';
+    const offThread = await openOffThreadSession(file);
+    const input = () =>
+      new ort.Tensor(
+        'float32',
+        Float32Array.from({ length: 2 * 3 * 48 * 192 }, (_, i) => Math.sin(i / 97)),
+        [2, 3, 48, 192],
+      );
+    try {
+      const here = await session.run({ [session.inputNames[0] as string]: input() });
+
+      const wrongShape = offThread.run({
+        [offThread.inputNames[0] as string]: new ort.Tensor('float32', new Float32Array(7), [7]),
+      });
+      await expect(wrongShape).rejects.toThrow(/./);
+      const there = await offThread.run({ [offThread.inputNames[0] as string]: input() });
+
+      const name = session.outputNames[0] as string;
+      expect(offThread.outputNames).toEqual(session.outputNames);
+      expect(there[name]?.dims).toEqual(here[name]?.dims);
+      expect(Array.from(there[name]?.data as Float32Array)).toEqual(
+        Array.from(here[name]?.data as Float32Array),
+      );
+    } finally {
+      await offThread.close();
+    }
   });
 });

@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { PixelBudget } from '../../functions/image/ocr-pipeline.ts';
 import { freePort } from '../support/free-port.ts';
 import { largePage } from '../support/large-page.ts';
 import { type LocalServer, startLocalServer } from '../support/local-server.ts';
@@ -138,4 +139,50 @@ describe('limits of npm start, whatever the door', () => {
     // a time (measured 270-340 MiB above, what garbage not yet collected adds).
     expect(after.peak - before.peak).toBeLessThan(450);
   }, 60_000);
+});
+
+describe('the pixel budget of the OCR pipeline', () => {
+  it('admits requests first come first served, never holding more than its capacity', async () => {
+    const budget = new PixelBudget(100);
+    const admitted: string[] = [];
+    const take = (name: string, pixels: number) =>
+      budget.acquire(pixels).then((release) => {
+        admitted.push(name);
+        return release;
+      });
+
+    const releaseA = await take('a', 60);
+    const b = take('b', 60);
+    const c = take('c', 10);
+    await new Promise((resolve) => setImmediate(resolve));
+    const heldWhileWaiting = budget.held;
+    releaseA();
+    const releaseB = await b;
+    const releaseC = await c;
+
+    // c would have fitted beside a, but waits behind b: a stream of small images cannot starve a large one.
+    expect(heldWhileWaiting).toBe(60);
+    expect(admitted).toEqual(['a', 'b', 'c']);
+    expect(budget.held).toBe(70);
+    releaseB();
+    releaseC();
+    releaseC();
+    expect(budget.held).toBe(0);
+  });
+
+  it('admits an image larger than the whole budget once it has the budget to itself', async () => {
+    const budget = new PixelBudget(100);
+    const releaseSmall = await budget.acquire(10);
+    const huge = budget.acquire(1000);
+    await new Promise((resolve) => setImmediate(resolve));
+    const heldBefore = budget.held;
+
+    releaseSmall();
+    const releaseHuge = await huge;
+
+    expect(heldBefore).toBe(10);
+    expect(budget.held).toBe(100);
+    releaseHuge();
+    expect(budget.held).toBe(0);
+  });
 });
