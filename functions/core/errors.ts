@@ -73,6 +73,22 @@ export class RepositoryUnavailableError extends InferletError {
   override readonly transient = true;
 }
 
+/**
+ * The server cannot take this request now: its task's queue is full for the configured wait, or the server
+ * is shutting down (503). The edge answers it with `Retry-After: retryAfterSeconds`.
+ */
+export class OverloadedError extends InferletError {
+  readonly status = 503;
+  override readonly transient = true;
+  /** When the client may try again, in whole seconds (at least 1). */
+  readonly retryAfterSeconds: number;
+
+  constructor(message: string, options: InferletErrorOptions & { readonly retryAfterSeconds: number }) {
+    super(message, options);
+    this.retryAfterSeconds = Math.max(1, Math.ceil(options.retryAfterSeconds));
+  }
+}
+
 /** Most characters of a client's name (model, input, output, route) an error message repeats. */
 export const ECHOED_CHARS = 64;
 

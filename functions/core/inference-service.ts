@@ -1,4 +1,5 @@
-import { InferletError, ModelNotReadyError, NotFoundError } from './errors.ts';
+import type { AdmissionControl } from './admission.ts';
+import { InferletError, ModelNotReadyError, NotFoundError, OverloadedError } from './errors.ts';
 import { describeError, log } from './log.ts';
 import { InferenceMetrics } from './metrics.ts';
 import type { ModelStore } from './model-store/types.ts';
@@ -22,7 +23,23 @@ export interface InferenceServiceOptions {
   readonly store: ModelStore;
   readonly tasks: readonly ServedTask[];
   readonly metrics?: InferenceMetrics;
+  /** Admission control of the inferences (a long-running server's); none: every inference runs at once. */
+  readonly admission?: AdmissionControl;
 }
+
+/** Options of {@link InferenceService.admit}. */
+export interface AdmitOptions {
+  /** The task whose queue the work waits in; OIP tensor inference without a task shares {@link OIP_QUEUE}. */
+  readonly task?: string;
+  /** How the request arrived: `upload` work is queued but never shed, and refused once the service stops. */
+  readonly source?: string;
+}
+
+/** The admission queue of OIP tensor inference that names no task. */
+export const OIP_QUEUE = 'oip';
+
+/** Seconds a client refused during a shutdown is asked to wait: another task will have taken over by then. */
+const STOPPING_RETRY_AFTER_S = 5;
 
 /**
  * The one core every door calls: it loads each served task once (lazily, single-flight), runs it, adds the
@@ -38,11 +55,70 @@ export class InferenceService {
   /** What readiness waits on besides the models, by name. */
   private readonly dependencies = new Map<string, () => boolean>();
   private coldStart = true;
+  private admission: AdmissionControl | undefined;
+  /** Set by {@link stop}: no new request or upload is taken. */
+  private stopping = false;
+  /** Requests taken ({@link beginRequest}) and not yet answered. */
+  private inFlight = 0;
+  private idleWaiters: (() => void)[] = [];
 
   constructor(options: InferenceServiceOptions) {
     this.store = options.store;
     this.served = new Map(options.tasks.map((t) => [t.definition.name, t]));
     this.metrics = options.metrics ?? new InferenceMetrics();
+    if (options.admission) this.useAdmission(options.admission);
+  }
+
+  /**
+   * Puts the inferences under admission control from now on (the long-running server does; Lambda, one
+   * request per instance at a time, needs none), its decisions emitted as metrics.
+   */
+  useAdmission(admission: AdmissionControl): void {
+    this.admission = admission;
+    admission.onEvent((event) => this.metrics.recordAdmission(event));
+  }
+
+  /** Whether {@link stop} has been called. */
+  isStopping(): boolean {
+    return this.stopping;
+  }
+
+  /**
+   * Stops taking work: readiness turns 503, a new request ({@link beginRequest}) and an upload not yet
+   * running are refused with {@link OverloadedError}; what was taken goes on. Resolves when every taken
+   * request has been answered.
+   */
+  stop(): Promise<void> {
+    this.stopping = true;
+    return this.inFlight === 0 ? Promise.resolve() : new Promise((done) => this.idleWaiters.push(done));
+  }
+
+  /** Requests taken and not yet answered. */
+  requestsInFlight(): number {
+    return this.inFlight;
+  }
+
+  /**
+   * Counts a request as taken, until the returned function is called (once, when it has been answered).
+   *
+   * @throws {OverloadedError} once the service is stopping: the request is refused, not taken.
+   */
+  beginRequest(): () => void {
+    if (this.stopping) {
+      throw new OverloadedError('the server is shutting down; try again', {
+        retryAfterSeconds: STOPPING_RETRY_AFTER_S,
+      });
+    }
+    this.inFlight++;
+    let ended = false;
+    return () => {
+      if (ended) return;
+      ended = true;
+      this.inFlight--;
+      if (this.inFlight === 0 && this.stopping) {
+        for (const done of this.idleWaiters.splice(0)) done();
+      }
+    };
   }
 
   /** The tasks this process serves. */
@@ -72,9 +148,13 @@ export class InferenceService {
     );
   }
 
-  /** True when every served task has its models loaded and every dependency ({@link dependOn}) is up. */
+  /**
+   * True when every served task has its models loaded and every dependency ({@link dependOn}) is up, and
+   * the service is not stopping.
+   */
   isReady(): boolean {
     return (
+      !this.stopping &&
       [...this.served.keys()].every((name) => this.ready.has(name)) &&
       [...this.dependencies.values()].every((isUp) => isUp())
     );
@@ -140,11 +220,23 @@ export class InferenceService {
 
   /**
    * The one gate every inference passes, a task's run ({@link infer}) and a door's direct use of a model
-   * (OIP tensor inference): admission control, when the service has any, goes here and so covers both.
-   * None is applied yet: `work` runs at once.
+   * (OIP tensor inference): admission control, when the service has any ({@link useAdmission}), goes here
+   * and so covers both. Without it `work` runs at once.
+   *
+   * @throws {OverloadedError} when the task's queue is full for the configured wait, or when an upload's work
+   *   would start after {@link stop} (its message is left for redelivery).
    */
-  admit<T>(work: () => Promise<T>): Promise<T> {
-    return work();
+  admit<T>(work: () => Promise<T>, options: AdmitOptions = {}): Promise<T> {
+    const upload = options.source === 'upload';
+    if (upload && this.stopping) {
+      return Promise.reject(
+        new OverloadedError('the server is shutting down; the upload is left for another try', {
+          retryAfterSeconds: STOPPING_RETRY_AFTER_S,
+        }),
+      );
+    }
+    if (!this.admission) return work();
+    return this.admission.admit(options.task ?? OIP_QUEUE, work, { neverShed: upload });
   }
 
   /**
@@ -162,7 +254,7 @@ export class InferenceService {
       if (error instanceof InferletError) throw error;
       throw new ModelNotReadyError(`models of task "${taskName}" failed to load`, { cause: error });
     }
-    const output = await this.admit(() => task.runner.run(input));
+    const output = await this.admit(() => task.runner.run(input), { task: taskName, source });
     const coldStart = this.coldStart;
     this.coldStart = false;
     const cpu = process.cpuUsage(cpu0);

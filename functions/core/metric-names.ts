@@ -37,6 +37,21 @@ export const OUTCOME_METRICS = Object.freeze({
   requestLatency: 'RequestLatency',
 } as const);
 
+/**
+ * Metric names of admission control (`functions/core/admission.ts`), per task on a long-running server:
+ *
+ * - `QueueDepth`: requests waiting in the task's queue when one arrives (one value per arrival).
+ * - `QueueWait`: milliseconds an accepted request waited before its run started.
+ * - `Shed`: 1 per request refused with 503 because its expected wait exceeded `ADMISSION_MAX_WAIT_MS`.
+ *
+ * The GPU service scales on `QueueWait` (`infra/constructs/gpu-service.ts`).
+ */
+export const ADMISSION_METRICS = Object.freeze({
+  queueDepth: 'QueueDepth',
+  queueWait: 'QueueWait',
+  shed: 'Shed',
+} as const);
+
 /** The dimension names. `service` is Powertools' default dimension: `POWERTOOLS_SERVICE_NAME`, one per tier. */
 export const DIMENSIONS = Object.freeze({
   service: 'service',
@@ -65,6 +80,9 @@ export const REQUEST_DIMENSIONS = Object.freeze([
   DIMENSIONS.task,
   DIMENSIONS.source,
 ] as const);
+
+/** Dimension set of the admission metrics: a task's queue on one tier. */
+export const ADMISSION_DIMENSIONS = Object.freeze([DIMENSIONS.service, DIMENSIONS.task] as const);
 
 /** The same, split by the class of the answer's status: {@link STATUS_CLASSES}. */
 export const OUTCOME_DIMENSIONS = Object.freeze([...REQUEST_DIMENSIONS, DIMENSIONS.statusClass] as const);

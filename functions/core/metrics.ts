@@ -1,6 +1,8 @@
 import { Metrics, MetricUnit } from '@aws-lambda-powertools/metrics';
+import type { AdmissionEvent } from './admission.ts';
 import { loadSettings } from './config/env.ts';
 import {
+  ADMISSION_METRICS,
   DIMENSIONS,
   INFERENCE_METRICS as M,
   OUTCOME_METRICS,
@@ -119,6 +121,20 @@ export class InferenceMetrics {
     metrics.addMetric(OUTCOME_METRICS.requestLatency, MetricUnit.Milliseconds, r.latencyMs);
     // The exact status is for log searches; as a dimension it would multiply the alarms' metrics.
     metrics.addMetadata('status', String(r.status));
+    metrics.publishStoredMetrics();
+  }
+
+  /**
+   * Publishes one admission decision under `{service, task}`: `QueueDepth` seen on arrival, and `QueueWait`
+   * (accepted) or `Shed` 1 (refused).
+   */
+  recordAdmission(event: AdmissionEvent): void {
+    const metrics = new Metrics({ namespace: this.namespace, serviceName: this.service });
+    metrics.addDimensions({ [DIMENSIONS.task]: event.task });
+    metrics.addMetric(ADMISSION_METRICS.queueDepth, MetricUnit.Count, event.queueDepth);
+    if (event.shed) metrics.addMetric(ADMISSION_METRICS.shed, MetricUnit.Count, 1);
+    if (event.queueWaitMs !== undefined)
+      metrics.addMetric(ADMISSION_METRICS.queueWait, MetricUnit.Milliseconds, event.queueWaitMs);
     metrics.publishStoredMetrics();
   }
 }

@@ -55,9 +55,11 @@ export interface LocalUploadsOptions {
  * events of uploads it stored just before it died are lost. A listing that fails is logged and tried
  * again with back-off, never silently dropped.
  *
- * @returns a function that resolves when the queue is empty.
+ * @returns `drained()`, which resolves when the queue is empty, and `stop()`, which hands out nothing more
+ *   and resolves when the messages running have finished; those not started are left, as an SQS queue
+ *   keeps them, and the listing at the next start finds their objects again.
  */
-export function deliverLocalUploads(options: LocalUploadsOptions): { drained(): Promise<void> } {
+export function deliverLocalUploads(options: LocalUploadsOptions): LocalUploads {
   const { bucket, handler } = options;
   const concurrency = options.concurrency ?? 1;
   const maxAttempts = options.maxAttempts ?? 5;
@@ -66,9 +68,11 @@ export function deliverLocalUploads(options: LocalUploadsOptions): { drained(): 
   const pending = new Set<string>();
   let running = 0;
   let idle: (() => void)[] = [];
+  let stopped = false;
+  const stoppedWaiters: (() => void)[] = [];
 
   const pump = () => {
-    while (running < concurrency && queue.length > 0 && options.s3.isUp()) {
+    while (!stopped && running < concurrency && queue.length > 0 && options.s3.isUp()) {
       const item = queue.shift() as QueueItem;
       running++;
       const event: SQSEvent = { Records: [item.record] };
@@ -81,7 +85,9 @@ export function deliverLocalUploads(options: LocalUploadsOptions): { drained(): 
           },
         )
         .then((failed) => {
-          if (failed && item.attempt < maxAttempts) {
+          // Once stopped, a failed message (refused by the stopping service, or failed) is left for the
+          // listing at the next start, as SQS would redeliver it.
+          if (failed && item.attempt < maxAttempts && !stopped) {
             setTimeout(
               () => {
                 queue.push({ ...item, attempt: item.attempt + 1 });
@@ -101,6 +107,7 @@ export function deliverLocalUploads(options: LocalUploadsOptions): { drained(): 
         })
         .finally(() => {
           running--;
+          if (stopped && running === 0) for (const resolve of stoppedWaiters.splice(0)) resolve();
           pump();
           if (running === 0 && queue.length === 0) {
             for (const resolve of idle) resolve();
@@ -171,11 +178,23 @@ export function deliverLocalUploads(options: LocalUploadsOptions): { drained(): 
   startListing();
 
   return {
+    stop: () => {
+      stopped = true;
+      return running === 0 ? Promise.resolve() : new Promise<void>((resolve) => stoppedWaiters.push(resolve));
+    },
     drained: () =>
       running === 0 && queue.length === 0
         ? Promise.resolve()
         : new Promise<void>((resolve) => idle.push(resolve)),
   };
+}
+
+/** The local upload queue of {@link deliverLocalUploads}. */
+export interface LocalUploads {
+  /** Resolves when no message is queued or running. */
+  drained(): Promise<void>;
+  /** Hands out no more messages; resolves when those running have finished. */
+  stop(): Promise<void>;
 }
 
 interface QueueItem {

@@ -8,11 +8,18 @@
  * (.data/s3). A bad setting stops the process with status 1 before anything starts; so does any failure to
  * start (s3rver, publishing the models, the port being taken). Once started, a crash of s3rver is logged
  * and the server is not ready until its supervisor has restarted it.
+ *
+ * Under load, each task's requests pass admission control (ADMISSION_CONCURRENCY at once, a queue bounded by
+ * ADMISSION_MAX_WAIT_MS; beyond it 503 with Retry-After). On SIGTERM or SIGINT it drains: readiness and new
+ * requests answer 503, no upload message is taken any more, what was accepted finishes (within
+ * STOP_TIMEOUT_MS), then the port and the embedded S3 close and the process exits 0 (1 if the timeout cut
+ * accepted work short).
  */
 import { resolve } from 'node:path';
 import { S3Client } from '@aws-sdk/client-s3';
 import { serve } from '@hono/node-server';
 import { createSqsUploadHandler } from '../core/adapters/sqs-upload.ts';
+import { AdmissionControl } from '../core/admission.ts';
 import { loadSettingsOrExit } from '../core/config/env.ts';
 import { describeError, log } from '../core/log.ts';
 import { publishRepository } from '../core/model-store/publish.ts';
@@ -67,6 +74,12 @@ const store = createModelStore({
   ...(useEmbeddedModels ? { repository: `s3://${MODELS_BUCKET}/`, s3Client } : {}),
 });
 const { service, app, stats } = createRuntime({ tasks: servedTasksFromEnv(), store });
+service.useAdmission(
+  new AdmissionControl({
+    concurrency: settings.ADMISSION_CONCURRENCY,
+    maxWaitMs: settings.ADMISSION_MAX_WAIT_MS,
+  }),
+);
 // The page (`GET /`, `/docs`, `/openapi.json`, `/v1/stats`, `/v1/uploads`): this server's and the GPU
 // container's, not the Lambda functions'. Built into dist/web when missing.
 await mountPage(app, {
@@ -103,18 +116,18 @@ server.once('error', (error) => {
 });
 void service.warm().then(() => log.info('ready', { ready: service.isReady() }));
 
-if (s3 && s3Client) {
-  const processor = new UploadProcessor({ service, s3: s3Client });
-  deliverLocalUploads({
-    s3,
-    client: s3Client,
-    bucket: UPLOADS_BUCKET,
-    handler: createSqsUploadHandler(processor, 1),
-  });
-}
+const localUploads =
+  s3 && s3Client
+    ? deliverLocalUploads({
+        s3,
+        client: s3Client,
+        bucket: UPLOADS_BUCKET,
+        handler: createSqsUploadHandler(new UploadProcessor({ service, s3: s3Client }), 1),
+      })
+    : undefined;
 
 // The GPU container consumes the upload queues it is given (UPLOAD_QUEUE_URLS).
-pollUploadQueuesFromEnv(service, s3Client);
+const poller = pollUploadQueuesFromEnv(service, s3Client);
 
 /** Closes the server and s3rver, then exits with `code`; exits anyway after 5 s. */
 async function stopAndExit(code: number): Promise<never> {
@@ -124,6 +137,38 @@ async function stopAndExit(code: number): Promise<never> {
   process.exit(code);
 }
 
+/**
+ * Graceful shutdown: stop taking requests and upload messages, let what was taken finish within
+ * STOP_TIMEOUT_MS, then close. Upload messages not started stay queued (SQS redelivers them after their
+ * visibility timeout; the embedded uploads are listed again at the next start).
+ */
+async function drainAndExit(signal: string): Promise<never> {
+  const started = performance.now();
+  log.info('stopping: draining accepted work', {
+    signal,
+    requests: service.requestsInFlight(),
+    timeoutMs: settings.STOP_TIMEOUT_MS,
+  });
+  let timer: NodeJS.Timeout | undefined;
+  const timedOut = new Promise<boolean>((done) => {
+    timer = setTimeout(() => done(true), settings.STOP_TIMEOUT_MS);
+  });
+  const drained = Promise.all([service.stop(), localUploads?.stop(), poller?.stop()]).then(() => false);
+  const cut = await Promise.race([drained, timedOut]);
+  clearTimeout(timer);
+  if (cut) {
+    log.error('stop timeout reached with accepted work unfinished', {
+      requests: service.requestsInFlight(),
+      timeoutMs: settings.STOP_TIMEOUT_MS,
+    });
+    // What is still running is cut: its clients get a closed connection rather than wait for the kill.
+    if ('closeAllConnections' in server) server.closeAllConnections();
+  } else {
+    log.info('drained', { ms: Math.round(performance.now() - started) });
+  }
+  return stopAndExit(cut ? 1 : 0);
+}
+
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  process.once(signal, () => void stopAndExit(0));
+  process.once(signal, () => void drainAndExit(signal));
 }

@@ -45,7 +45,11 @@ export interface SqsPollerOptions {
 
 /** A running poller. */
 export interface SqsPoller {
-  /** Stops receiving, aborts the waiting long polls and resolves once the batches in hand are done. */
+  /**
+   * Stops receiving, aborts the waiting long polls and resolves once the batches in hand are done: their
+   * processed messages deleted, the others (failed, or refused because the server stopped before their
+   * turn) left in the queue for redelivery after their visibility timeout.
+   */
   stop(): Promise<void>;
 }
 
@@ -118,8 +122,8 @@ export function startSqsPoller(options: SqsPollerOptions): SqsPoller {
 
 /**
  * Consumes `UPLOAD_QUEUE_URLS` with the server's inference service, when set: the upload handler of the
- * Lambda tier over `UploadProcessor` (results and errors written with `s3Client`, or the default client),
- * stopped on SIGTERM and SIGINT. Returns the poller, or `undefined` when the variable is unset.
+ * Lambda tier over `UploadProcessor` (results and errors written with `s3Client`, or the default client).
+ * Returns the poller, or `undefined` when the variable is unset; the server stops it when it drains.
  */
 export function pollUploadQueuesFromEnv(
   service: InferenceService,
@@ -133,7 +137,6 @@ export function pollUploadQueuesFromEnv(
   const handler = createSqsUploadHandler(processor, settings.UPLOAD_CONCURRENCY);
   const poller = startSqsPoller({ client: new SQSClient({}), queueUrls, handler });
   log.info('consuming upload queues', { queues: queueUrls.length });
-  for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => void poller.stop());
   return poller;
 }
 

@@ -188,6 +188,12 @@ export const ENVIRONMENT = {
   OIP_MAX_ELEMENTS: positiveInteger(1024 * 1024),
   // Lambda's synchronous response limit, as MAX_BODY_BYTES is its request limit.
   OIP_MAX_RESPONSE_BYTES: positiveInteger(6 * 1024 * 1024),
+  // Admission control of the long-running server (npm start, GPU container): runs per task at once, and
+  // the longest wait in a task's queue a request is accepted for, estimated from recent service times.
+  ADMISSION_CONCURRENCY: positiveInteger(4),
+  ADMISSION_MAX_WAIT_MS: positiveInteger(10_000),
+  // On SIGTERM or SIGINT, how long the server finishes what it has accepted: under ECS's 30 s stopTimeout.
+  STOP_TIMEOUT_MS: positiveInteger(25_000),
   OCR_MAX_PIXELS: positiveInteger(40_000_000),
   INFERENCE_THREADS: {
     schema: z.preprocess(unset, integer(1, 1024).optional()),

@@ -1,7 +1,14 @@
 import { Hono, type MiddlewareHandler } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { loadSettings } from '../config/env.ts';
-import { ECHOED_CHARS, echoed, InferletError, PayloadTooLargeError, toHttpError } from '../errors.ts';
+import {
+  ECHOED_CHARS,
+  echoed,
+  InferletError,
+  OverloadedError,
+  PayloadTooLargeError,
+  toHttpError,
+} from '../errors.ts';
 import type { InferenceService } from '../inference-service.ts';
 import { describeError, log } from '../log.ts';
 import { NO_TASK, SOURCES } from '../metric-names.ts';
@@ -35,6 +42,17 @@ export function createHttpApp(options: HttpAppOptions): Hono {
 
   // First, so that it sees every answer, including those of the body limit, onError and notFound.
   app.use('*', outcomeMetrics(service, options.stats));
+  // Graceful shutdown: once the service stops, a new request is refused (503) and what was taken is counted
+  // until answered, so the server exits only after it. Probes still answer (readiness says 503).
+  app.use('*', async (c, next) => {
+    if (PROBE.test(c.req.path)) return next();
+    const done = service.beginRequest();
+    try {
+      await next();
+    } finally {
+      done();
+    }
+  });
   // Before the body is read: a compressed body is refused unread (415), never inflated or misread. In a
   // response, Accept-Encoding names the request codings the server takes (RFC 7694), on every answer.
   app.use('*', async (c, next) => {
@@ -74,6 +92,7 @@ export function createHttpApp(options: HttpAppOptions): Hono {
       return c.body(null, CLIENT_CLOSED_REQUEST as 400);
     }
     const { status, message } = toHttpError(error);
+    if (error instanceof OverloadedError) c.header('Retry-After', String(error.retryAfterSeconds));
     if (error instanceof InferletError) {
       // Internals (`detail`, causes) go to the log, the message to the client.
       log.info('request refused', { ...request, status, ...describeError(error), stack: undefined });
