@@ -55,6 +55,46 @@ export const ComposingModel = z.object({
   version: z.string().min(1),
 });
 
+/** How an imported transformer's output becomes a classification: softmax over classes, or sigmoid each. */
+export const ProblemType = z.enum(['single_label_classification', 'multi_label_classification']);
+export type ProblemType = z.infer<typeof ProblemType>;
+
+/**
+ * How an imported transformer's token vectors become one vector per text: `mean` over the attention mask
+ * (sentence-transformers' default), `cls` (the first token), `pooler` (the graph's pooled output, taken as
+ * it is), or `none` (the graph's output is already one vector per text, e.g. `sentence_embedding`).
+ */
+export const Pooling = z.enum(['mean', 'cls', 'pooler', 'none']);
+export type Pooling = z.infer<typeof Pooling>;
+
+/**
+ * What serving an imported Hugging Face transformer needs beside the graph: its tokenizer files, the
+ * longest input, and for a classifier its labels (`config.json`'s `id2label`, by class index) and problem
+ * type, for an embedder the output and pooling. Written by `npm run models:import`.
+ */
+export const TransformerSettings = z.object({
+  /** `tokenizer.json` (WordPiece, BPE or Unigram). */
+  tokenizer: relativePath,
+  /** `tokenizer_config.json`, when the export has one. */
+  tokenizerConfig: relativePath.optional(),
+  /** Most tokens of one text, special tokens included; longer texts are cut. */
+  maxLength: z.number().int().min(2),
+  /** Whether the graph takes `token_type_ids` (BERT does, DistilBERT and RoBERTa exports often do not). */
+  tokenTypeIds: z.boolean(),
+  /** The graph output read: `logits`, `last_hidden_state`, `pooler_output`, `sentence_embedding`, ... */
+  output: z.string().min(1),
+  /** Class names by index (classifiers). */
+  labels: z.array(z.string().min(1)).min(1).optional(),
+  problemType: ProblemType.optional(),
+  /** Probability from which a label is given to a text, for multi-label classifiers; default 0.5. */
+  threshold: z.number().gt(0).lt(1).optional(),
+  /** Embedders: how token vectors become a text's vector; default `mean`. */
+  pooling: Pooling.optional(),
+  /** Embedders: whether vectors are scaled to length 1; default true. */
+  normalize: z.boolean().optional(),
+});
+export type TransformerSettings = z.infer<typeof TransformerSettings>;
+
 /** Name of a model or a version: safe as a path segment and an S3 key segment. */
 const segment = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'letters, digits, . _ - only');
 
@@ -86,6 +126,8 @@ export const ModelManifest = z
     tiers: z.record(z.string(), z.string()).optional(),
     composing: z.array(ComposingModel).optional(),
     parameters: z.record(z.string(), z.unknown()).optional(),
+    /** Present for imported Hugging Face transformers (`npm run models:import`). */
+    transformer: TransformerSettings.optional(),
     source: z
       .object({ package: z.string(), version: z.string(), license: z.string(), files: z.array(z.string()) })
       .optional(),
@@ -107,6 +149,12 @@ export const ModelManifest = z
     for (const [tier, variant] of Object.entries(m.tiers ?? {})) {
       if (!(variant in m.variants)) {
         ctx.addIssue({ code: 'custom', message: `tier "${tier}" uses unknown variant "${variant}"` });
+      }
+    }
+    const transformer = m.transformer;
+    for (const file of [transformer?.tokenizer, transformer?.tokenizerConfig]) {
+      if (file && !files.has(file)) {
+        ctx.addIssue({ code: 'custom', message: `transformer file "${file}" is not in files` });
       }
     }
     if (m.platform === 'ensemble' && !m.composing?.length) {
