@@ -43,6 +43,11 @@ export interface TaskDefinition {
   readonly route: string;
   /** Model (often an ensemble) served when none is configured. */
   readonly defaultModel: string;
+  /**
+   * The segment of the uploads bucket whose files the task processes, `incoming/<segment>/`; default: the
+   * modality. A second task of a modality needs its own (e.g. `text-embed`).
+   */
+  readonly uploadSegment?: string;
   /** Media types the task accepts as a raw body (JSON is always accepted too). */
   readonly mediaTypes: readonly string[];
   /**
@@ -53,6 +58,11 @@ export interface TaskDefinition {
     store: ModelStore,
     model: { name: string; version?: string },
   ): Promise<{ runner: TaskRunner; model: ModelRef; loaded: readonly ModelRef[] }>;
+}
+
+/** The segment under `incoming/` whose uploads a task processes: its `uploadSegment`, else its modality. */
+export function uploadSegmentOf(task: Pick<TaskDefinition, 'modality' | 'uploadSegment'>): string {
+  return task.uploadSegment ?? task.modality;
 }
 
 /** The reference (`name`, `version`, `variant`) of a loaded model. */

@@ -18,6 +18,7 @@ import type { InferenceService } from '../inference-service.ts';
 import { log } from '../log.ts';
 import { NO_TASK, SOURCES } from '../metric-names.ts';
 import { mediaTypeOf } from '../tasks/request-body.ts';
+import { uploadSegmentOf } from '../tasks/types.ts';
 import {
   errorKey,
   type IncomingKey,
@@ -151,7 +152,7 @@ export class UploadProcessor {
       return { status: 'duplicate', resultKey: target };
     }
 
-    const task = this.service.tasks().find((t) => t.definition.modality === incoming.task);
+    const task = this.service.tasks().find((t) => uploadSegmentOf(t.definition) === incoming.task);
     const refuse = async (error: InferletError): Promise<UploadOutcome> => {
       const key = errorKey(incoming);
       await this.putJson(
@@ -172,7 +173,7 @@ export class UploadProcessor {
       return { status: 'refused', errorKey: key, error: error.message };
     };
     if (!task) {
-      const served = this.service.tasks().map((t) => t.definition.modality);
+      const served = this.service.tasks().map((t) => uploadSegmentOf(t.definition));
       return refuse(
         new UnsupportedMediaTypeError(
           `no task "${incoming.task}" here; this function serves: ${served.join(', ')}`,
@@ -214,7 +215,7 @@ export class UploadProcessor {
 
   /** The EMF outcome of one processed, refused or failed upload; neither the file nor its key is emitted. */
   private recordOutcome(incoming: IncomingKey, status: number, started: number): void {
-    const task = this.service.tasks().find((t) => t.definition.modality === incoming.task);
+    const task = this.service.tasks().find((t) => uploadSegmentOf(t.definition) === incoming.task);
     this.service.metrics.recordOutcome({
       task: task?.definition.name ?? NO_TASK,
       source: SOURCES.upload,
