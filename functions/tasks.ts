@@ -4,6 +4,7 @@ import { taskModelFromEnv } from './core/tasks/served-model.ts';
 import type { TaskDefinition } from './core/tasks/types.ts';
 import { imageOcrTask } from './image/task.ts';
 import { speechVadTask } from './speech/task.ts';
+import { textEmbedTask } from './text/embed-task.ts';
 import { textClassifyTask } from './text/task.ts';
 
 /** Every task Inferlet can serve, by name (`<modality>/<task>`). */
@@ -11,6 +12,7 @@ export const SUPPORTED_TASKS: Readonly<Record<string, TaskDefinition>> = Object.
   [imageOcrTask.name]: imageOcrTask,
   [speechVadTask.name]: speechVadTask,
   [textClassifyTask.name]: textClassifyTask,
+  [textEmbedTask.name]: textEmbedTask,
 });
 
 /** The definition of a task, or an error that lists the valid names. */

@@ -1,6 +1,6 @@
 import { modelRefOf, type TaskDefinition } from '../core/tasks/types.ts';
 import { Stopwatch } from '../core/timings.ts';
-import { TextClassifier } from './text-classifier.ts';
+import { createTextClassifier } from './transformer-classifier.ts';
 import {
   readTextRequestInSlices,
   TEXT_MEDIA_TYPES,
@@ -21,7 +21,8 @@ export function createTextClassifyTask(limits?: TextLimits): TaskDefinition {
     mediaTypes: TEXT_MEDIA_TYPES,
     async load(store, wanted) {
       const loaded = await store.load(wanted.name, wanted.version);
-      const classifier = await TextClassifier.create(loaded);
+      // The fastText model Inferlet ships, or an imported Hugging Face classifier, by its manifest.
+      const classifier = await createTextClassifier(loaded);
       const model = modelRefOf(loaded);
       const effective = limits ?? textLimitsFromEnv();
       return {

@@ -14,10 +14,16 @@ import { z } from 'zod';
  * The names of the tasks of `SUPPORTED_TASKS` (`functions/tasks.ts`). Copied rather than imported: the
  * registry pulls in every pipeline (onnxruntime, sharp), and a test keeps the two lists equal.
  */
-export const TASK_NAMES = ['image/ocr', 'speech/vad', 'text/classify'] as const;
+export const TASK_NAMES = ['image/ocr', 'speech/vad', 'text/classify', 'text/embed'] as const;
 
 /** A task Inferlet can serve. */
 export type TaskName = (typeof TASK_NAMES)[number];
+
+/**
+ * The tasks served when `TASKS` is unset: those whose default model `models/` ships. `text/embed` serves an
+ * imported model (`npm run models:import`), so a process serves it only where `TASKS` names it.
+ */
+export const DEFAULT_TASK_NAMES: readonly TaskName[] = ['image/ocr', 'speech/vad', 'text/classify'];
 
 /** The variable that picks a task's model, e.g. `MODEL_IMAGE_OCR` for `image/ocr`. */
 export function modelVariableOf(task: string): string {
@@ -136,7 +142,7 @@ const commaList = z.string().transform((value) =>
 
 const tasks = {
   schema: z.preprocess(unset, commaList.pipe(z.array(z.enum(TASK_NAMES)).min(1)).optional()),
-  default: 'all',
+  default: 'all but text/embed',
   allowed: `comma-separated, each one of ${TASK_NAMES.join(', ')}`,
 };
 
@@ -169,6 +175,7 @@ export const ENVIRONMENT = {
   TASKS: tasks,
   MODEL_IMAGE_OCR: modelChoice('ppocr-v4'),
   MODEL_TEXT_CLASSIFY: modelChoice('spam-fasttext'),
+  MODEL_TEXT_EMBED: modelChoice('text-embedding'),
   MODEL_SPEECH_VAD: modelChoice('silero-vad'),
   TEXT_MAX_TEXTS: positiveInteger(64),
   TEXT_MAX_CHARS: positiveInteger(100_000),
@@ -357,9 +364,9 @@ export function loadSettingsOrExit(program: string, env: Environment = process.e
   }
 }
 
-/** The tasks a process serves: `TASKS`, or every task. */
+/** The tasks a process serves: `TASKS`, or {@link DEFAULT_TASK_NAMES}. */
 export function servedTaskNames(settings: Settings): readonly TaskName[] {
-  return settings.TASKS ?? TASK_NAMES;
+  return settings.TASKS ?? DEFAULT_TASK_NAMES;
 }
 
 /** The model `MODEL_<TASK>` picks for a task, or undefined for the task's default. */

@@ -251,7 +251,7 @@ describe('the environment schema', () => {
       if (typeof parsed === 'number' || typeof parsed === 'string')
         expect(String(parsed), name).toBe(variable.default);
     }
-    expect(servedTaskNames(defaults)).toEqual(TASK_NAMES);
+    expect(servedTaskNames(defaults)).toEqual(TASK_NAMES.filter((task) => task !== 'text/embed'));
     expect(defaults.INFERENCE_THREADS).toBeUndefined();
     expect(createModelStore({}, {}).location).toBe(resolve('models'));
   });
