@@ -56,6 +56,14 @@ function reference(name: string, texts: readonly string[]) {
   );
 }
 
+/** Each number within `tolerance` of the expected one, and as many of them. */
+function expectClose(actual: ArrayLike<number>, expected: ArrayLike<number>, tolerance = TOLERANCE) {
+  expect(actual.length).toBe(expected.length);
+  for (let i = 0; i < actual.length; i++) {
+    expect(Math.abs((actual[i] as number) - (expected[i] as number)), `element ${i}`).toBeLessThan(tolerance);
+  }
+}
+
 const softmax = (z: number[]) => {
   const e = z.map((v) => Math.exp(v - Math.max(...z)));
   return e.map((v) => v / e.reduce((s, x) => s + x, 0));
@@ -98,7 +106,7 @@ describe('an imported sequence classifier', () => {
     for (const [i, result] of results.entries()) {
       const p = expected[i] as number[];
       expect(Object.keys(result.scores)).toEqual(['negative', 'neutral', 'positive']);
-      Object.values(result.scores).forEach((score, c) => expect(score).toBeCloseTo(p[c] as number, 4));
+      expectClose(Object.values(result.scores), p);
       const best = p.indexOf(Math.max(...p));
       expect(result.label).toBe(['negative', 'neutral', 'positive'][best]);
       expect(Math.abs(result.score - (p[best] as number))).toBeLessThan(TOLERANCE);
@@ -124,7 +132,7 @@ describe('an imported sequence classifier', () => {
     const [result] = await classifier.classify([LONG]);
 
     const p = softmax(reference('sentiment', [LONG]).logits[0] as number[]);
-    Object.values(result?.scores ?? {}).forEach((score, c) => expect(score).toBeCloseTo(p[c] as number, 4));
+    expectClose(Object.values(result?.scores ?? {}), p);
   });
 
   it('gives every label over the threshold to a multi-label model, with sigmoid scores', async () => {
@@ -135,7 +143,7 @@ describe('an imported sequence classifier', () => {
     const names = ['spam', 'work', 'money', 'greeting'];
     for (const [i, result] of results.entries()) {
       const p = (reference('topics', TEXTS).logits[i] as number[]).map((z) => 1 / (1 + Math.exp(-z)));
-      Object.values(result.scores).forEach((score, c) => expect(score).toBeCloseTo(p[c] as number, 4));
+      expectClose(Object.values(result.scores), p);
       const over = names.filter((_, c) => (p[c] as number) >= 0.5);
       expect([...result.labels].sort()).toEqual(over.sort());
     }
@@ -161,7 +169,7 @@ describe('an imported encoder', () => {
     const expected = reference('encoder', [...TEXTS, LONG]).lastHidden.map(meanPooledNormalised);
     for (const [i, vector] of vectors.entries()) {
       expect(vector).toHaveLength(16);
-      vector.forEach((v, d) => expect(Math.abs(v - (expected[i]?.[d] as number))).toBeLessThan(TOLERANCE));
+      expectClose(vector, expected[i] as number[]);
     }
   });
 
@@ -172,10 +180,8 @@ describe('an imported encoder', () => {
     const padded = await embedder.embed(['hello', LONG, 'hello world']);
     const split = await embedder.embed(['hello', LONG, 'hello world'], { maxTokensPerRun: 40 });
 
-    alone?.forEach((v, d) => expect(Math.abs(v - (padded[0]?.[d] as number))).toBeLessThan(1e-5));
-    padded.forEach((vector, i) =>
-      vector.forEach((v, d) => expect(Math.abs(v - (split[i]?.[d] as number))).toBeLessThan(1e-5)),
-    );
+    expectClose(alone as Float32Array, padded[0] as Float32Array, 1e-5);
+    for (const [i, vector] of padded.entries()) expectClose(vector, split[i] as Float32Array, 1e-5);
   });
 
   it('pools by the first token or by the pooler output where the manifest says so', async () => {
@@ -189,7 +195,7 @@ describe('an imported encoder', () => {
     const unit = (v: number[]) => v.map((x) => x / Math.hypot(...v));
     const first = unit(ref.lastHidden[0]?.[0] as number[]);
     const pooled = unit(ref.pooled[0] as number[]);
-    byCls?.forEach((v, d) => expect(Math.abs(v - (first[d] as number))).toBeLessThan(TOLERANCE));
-    byPooler?.forEach((v, d) => expect(Math.abs(v - (pooled[d] as number))).toBeLessThan(TOLERANCE));
+    expectClose(byCls as Float32Array, first);
+    expectClose(byPooler as Float32Array, pooled);
   });
 });
