@@ -30,6 +30,63 @@ export interface ResolvedModel {
   readonly ref: string;
   /** Every model the task serves through the OIP routes: this one and, for an ensemble, its components. */
   readonly served: readonly string[];
+  /** Bytes of the files a process downloads to serve it (its variant's and its components'), when known. */
+  readonly bytes?: number;
+}
+
+/**
+ * A Lambda function's `/tmp` (the model cache, `MODEL_CACHE_DIR`): the 512 MB that every function has, as the
+ * inference function asks for no more.
+ */
+export const LAMBDA_TMP_BYTES = 512 * 1024 * 1024;
+/** The most memory a Lambda function can have, in MB. */
+export const LAMBDA_MAX_MEMORY_MB = 10_240;
+/** Memory of Node, onnxruntime and the bundle before any model, in MB (measured ~200 MB; rounded up). */
+export const LAMBDA_RUNTIME_MB = 256;
+
+/**
+ * Memory (MB) a Lambda function needs to serve a model of `bytes`: onnxruntime holds the weights once as
+ * read and once as its optimised initialisers while the session is created, plus the runtime.
+ */
+export function lambdaMemoryNeededMb(bytes: number): number {
+  return Math.ceil((2 * bytes) / (1024 * 1024)) + LAMBDA_RUNTIME_MB;
+}
+
+const mb = (bytes: number) => `${Math.ceil(bytes / (1024 * 1024))} MB`;
+
+/**
+ * Refuses a Lambda tier whose model cannot fit: its files must fit `/tmp` and its session the memory of each
+ * function, with the reason and the way out (a bigger memoryMb where that is enough, else the GPU tier).
+ */
+function checkLambdaFits(
+  key: TaskKey,
+  model: ResolvedModel,
+  functions: Record<'http' | 'upload', number>,
+): void {
+  if (model.bytes === undefined) return;
+  const gpu = `serve it from the GPU tier instead (tasks.${key}.gpu, with tasks.${key}.lambda null) or import a smaller export`;
+  const fail = (path: string, message: string): never => {
+    throw new InvalidConfigError(`invalid Inferlet configuration: ${path}: ${message}`);
+  };
+  if (model.bytes > LAMBDA_TMP_BYTES) {
+    fail(
+      `tasks.${key}.lambda.model`,
+      `model ${model.ref} (${model.variant}) is ${mb(model.bytes)} of files, more than a Lambda function's /tmp ` +
+        `(${mb(LAMBDA_TMP_BYTES)}) where it is downloaded; ${gpu}`,
+    );
+  }
+  const needed = lambdaMemoryNeededMb(model.bytes);
+  for (const [fn, memoryMb] of Object.entries(functions)) {
+    if (memoryMb >= needed) continue;
+    fail(
+      `tasks.${key}.lambda.${fn}.memoryMb`,
+      `${memoryMb} MB cannot hold model ${model.ref} (${model.variant}, ${mb(model.bytes)}; a session needs about ` +
+        `twice its weights plus ${LAMBDA_RUNTIME_MB} MB, ${needed} MB): ` +
+        (needed <= LAMBDA_MAX_MEMORY_MB
+          ? `raise memoryMb to ${needed} or more, or ${gpu}`
+          : `no Lambda function has that much memory; ${gpu}`),
+    );
+  }
 }
 
 /** One task as deployed. */
@@ -85,7 +142,7 @@ export function resolveDeployment(config: InferletConfig, repositoryDir: string)
       httpEntry: fn.httpEntry,
       uploadEntry: fn.uploadEntry,
       ...(task.lambda && {
-        lambda: { model: model('lambda'), http: task.lambda.http, upload: task.lambda.upload },
+        lambda: lambdaTier(key, model('lambda'), task.lambda.http, task.lambda.upload),
       }),
       ...(task.gpu && { gpu: { ...task.gpu, model: model('gpu') } }),
       uploads: task.uploads,
@@ -131,16 +188,51 @@ function resolveModel(
     return model(name, version as string, choice.variant as string, [name]);
   }
   const variant = manifest.tiers?.[tier] ?? manifest.defaultVariant;
+  const bytes = downloadBytes(repositoryDir, manifest, variant);
   if (choice.variant && choice.variant !== variant)
     fail(
       `variant ${choice.variant} is not what ${name}@${version} serves on the ${tier} tier: its manifest maps ` +
         `${tier} to ${variant}, and MODEL_TIER=${tier} loads that; change the manifest's tiers or drop the variant`,
     );
-  return model(name, manifest.version, variant, [name, ...(manifest.composing ?? []).map((c) => c.name)]);
+  return {
+    ...model(name, manifest.version, variant, [name, ...(manifest.composing ?? []).map((c) => c.name)]),
+    ...(bytes !== undefined && { bytes }),
+  };
 }
 
 function model(name: string, version: string, variant: string, served: string[]): ResolvedModel {
   return { name, version, variant, ref: `${name}@${version}`, served: [...new Set(served)] };
+}
+
+function lambdaTier(
+  key: TaskKey,
+  resolved: ResolvedModel,
+  http: LambdaFunctionSettings,
+  upload: UploadFunctionSettings,
+) {
+  checkLambdaFits(key, resolved, { http: http.memoryMb, upload: upload.memoryMb });
+  return { model: resolved, http, upload };
+}
+
+/**
+ * Bytes a process downloads to serve a model version's variant: the variant's weights and the files every
+ * variant shares, and the same of each component of an ensemble (their default variants); undefined when a
+ * component is not in the local repository.
+ */
+function downloadBytes(repositoryDir: string, manifest: ModelManifest, variant: string): number | undefined {
+  const weights = new Set(Object.values(manifest.variants).map((v) => v.file));
+  const own = manifest.variants[variant]?.file;
+  let bytes = manifest.files
+    .filter((f) => f.path === own || !weights.has(f.path))
+    .reduce((sum, f) => sum + f.bytes, 0);
+  for (const component of manifest.composing ?? []) {
+    if (!localVersions(repositoryDir, component.name).includes(component.version)) return undefined;
+    const composed = readManifest(repositoryDir, component.name, component.version);
+    const part = downloadBytes(repositoryDir, composed, composed.defaultVariant);
+    if (part === undefined) return undefined;
+    bytes += part;
+  }
+  return bytes;
 }
 
 /** Versions of a model in a local repository, in numeric order (the store defaults to the highest numeric one). */

@@ -19,6 +19,7 @@ import {
   writeBertExport,
 } from '../support/bert-model.ts';
 import { freePort } from '../support/free-port.ts';
+import { readJson } from '../support/http-server.ts';
 import { type LocalServer, startLocalServer } from '../support/local-server.ts';
 
 const TOLERANCE = 1e-4;
@@ -60,7 +61,7 @@ async function post(path: string, body: unknown) {
     headers: { 'content-type': 'application/json' },
     body: JSON.stringify(body),
   });
-  return { status: response.status, body: await response.json() };
+  return { status: response.status, body: await readJson(response) };
 }
 
 /** The result an upload gets, once the server has written it. */
