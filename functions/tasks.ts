@@ -1,4 +1,4 @@
-import { loadSettings, servedTaskNames } from './core/config/env.ts';
+import { DEFAULT_TASK_NAMES, loadSettings, servedTaskNames } from './core/config/env.ts';
 import type { ServedTask } from './core/inference-service.ts';
 import { taskModelFromEnv } from './core/tasks/served-model.ts';
 import type { TaskDefinition } from './core/tasks/types.ts';
@@ -14,6 +14,14 @@ export const SUPPORTED_TASKS: Readonly<Record<string, TaskDefinition>> = Object.
   [textClassifyTask.name]: textClassifyTask,
   [textEmbedTask.name]: textEmbedTask,
 });
+
+/**
+ * The tasks served when `TASKS` is unset: every task but `text/embed`, whose model is imported
+ * ({@link DEFAULT_TASK_NAMES}); their default models are in `models/`.
+ */
+export const DEFAULT_TASKS: readonly TaskDefinition[] = Object.freeze(
+  DEFAULT_TASK_NAMES.map((name) => SUPPORTED_TASKS[name] as TaskDefinition),
+);
 
 /** The definition of a task, or an error that lists the valid names. */
 export function taskDefinition(name: string): TaskDefinition {

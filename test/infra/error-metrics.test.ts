@@ -11,7 +11,7 @@ import { OUTCOME_METRICS } from '../../functions/core/metric-names.ts';
 import { InferenceMetrics } from '../../functions/core/metrics.ts';
 import { createModelStore } from '../../functions/core/model-store/store.ts';
 import { UploadProcessor } from '../../functions/core/uploads/upload-processor.ts';
-import { SUPPORTED_TASKS } from '../../functions/tasks.ts';
+import { DEFAULT_TASKS } from '../../functions/tasks.ts';
 import { createInferletApp } from '../../infra/app.ts';
 import { pngHeaderOnly } from '../support/bad-images.ts';
 import { S3RVER_CREDENTIALS, S3RVER_REGION, type S3rverHandle, startS3rver } from '../support/s3rver.ts';
@@ -192,7 +192,7 @@ describe('the error-rate alarms and the EMF of failing requests', () => {
       forcePathStyle: true,
     });
     const corrupt = await corruptRepository(workDir);
-    const tasks = Object.values(SUPPORTED_TASKS).map((definition) => ({
+    const tasks = DEFAULT_TASKS.map((definition) => ({
       definition,
       model: { name: definition.defaultModel },
     }));
@@ -220,7 +220,7 @@ describe('the error-rate alarms and the EMF of failing requests', () => {
       };
       records.push(
         ...(await captureEmf(async () => {
-          for (const definition of Object.values(SUPPORTED_TASKS)) {
+          for (const definition of DEFAULT_TASKS) {
             const input = BROKEN[definition.name as keyof typeof BROKEN];
             for (const [state, app] of Object.entries(apps)) {
               const response = await app.request(definition.route, {
@@ -273,7 +273,7 @@ describe('the error-rate alarms and the EMF of failing requests', () => {
     const classes = errors.map((r) => `${r.service} ${r.source} ${r.task} ${r.statusClass}`);
 
     for (const { service } of emittersOf(template)) {
-      for (const task of Object.keys(SUPPORTED_TASKS)) {
+      for (const task of DEFAULT_TASKS.map((t) => t.name)) {
         for (const source of ['http', 'upload']) {
           expect(classes.filter((c) => c === `${service} ${source} ${task} 4xx`)).toHaveLength(1);
           expect(classes.filter((c) => c === `${service} ${source} ${task} 5xx`)).toHaveLength(1);
@@ -337,7 +337,7 @@ describe('the error-rate alarms and the EMF of failing requests', () => {
 });
 
 describe('which HTTP requests the app counts', () => {
-  const text = Object.values(SUPPORTED_TASKS).find((t) => t.name === 'text/classify');
+  const text = DEFAULT_TASKS.find((t) => t.name === 'text/classify');
   if (!text) throw new Error('text/classify is not a supported task');
   let cacheDir: string;
 

@@ -20,7 +20,7 @@ import {
 } from '../../../functions/core/http/api-schemas.ts';
 import { createModelStore } from '../../../functions/core/model-store/store.ts';
 import { createRuntime } from '../../../functions/core/runtime.ts';
-import { SUPPORTED_TASKS } from '../../../functions/tasks.ts';
+import { DEFAULT_TASKS } from '../../../functions/tasks.ts';
 import { PAGE_FILES } from '../../../functions/web/build-page.ts';
 import { mountPage } from '../../../functions/web/page-routes.ts';
 
@@ -45,7 +45,7 @@ describe('GET /openapi.json', () => {
     // Not built yet: mounting builds it, as `npm start` does when dist/web is missing.
     const pageDir = join(directory, 'web');
     const store = createModelStore({ repository: 'models', cacheDir: join(directory, 'cache') });
-    const tasks = Object.values(SUPPORTED_TASKS).map((definition) => ({
+    const tasks = DEFAULT_TASKS.map((definition) => ({
       definition,
       model: { name: definition.defaultModel },
     }));
@@ -109,7 +109,7 @@ describe('GET /openapi.json', () => {
   });
 
   it('describes each task route with its binary media types, JSON, the error shape and statuses', () => {
-    for (const definition of Object.values(SUPPORTED_TASKS)) {
+    for (const definition of DEFAULT_TASKS) {
       const operation = document.paths[definition.route].post;
       const content = Object.keys(operation.requestBody.content);
       expect(content).toEqual([...definition.mediaTypes, 'application/json']);
