@@ -64,7 +64,7 @@ describe('InferenceService', () => {
 
   it('refuses to serve a model whose file fails its checksum, answers 503, and never becomes ready', async () => {
     const repository = join(work, 'tampered');
-    await cp('models', repository, { recursive: true });
+    await cp('models', repository, { recursive: true, dereference: true });
     await writeFile(join(repository, 'ppocr-mobile-v2-cls/1/model.onnx'), 'not the model');
     const service = new InferenceService({
       store: createModelStore({ repository, cacheDir: join(work, 'cache-b') }),

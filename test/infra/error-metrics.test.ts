@@ -129,7 +129,7 @@ function alarmMetrics(template: Template): AlarmMetric[] {
 /** A copy of the model repository whose every weights file has one byte changed: no model loads. */
 async function corruptRepository(dir: string): Promise<string> {
   const repository = join(dir, 'corrupt-models');
-  await cp('models', repository, { recursive: true });
+  await cp('models', repository, { recursive: true, dereference: true });
   for (const entry of await readdir(repository, { recursive: true })) {
     if (!entry.endsWith('.onnx')) continue;
     const file = await open(join(repository, entry), 'r+');
