@@ -23,6 +23,7 @@ import type { CfnElement } from 'aws-cdk-lib';
 import type { APIGatewayProxyEventV2, SQSEvent } from 'aws-lambda';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { publishRepository } from '../../functions/core/model-store/publish.ts';
+import { TextTokenizer } from '../../functions/text/tokenizer.ts';
 import { createInferletApp, MODEL_REPOSITORY_DIR } from '../../infra/app.ts';
 import { TASK_FUNCTIONS, type TaskKey } from '../../infra/config.ts';
 import type { InferenceFunction } from '../../infra/constructs/inference-function.ts';
@@ -30,7 +31,9 @@ import type { InferletStack } from '../../infra/stacks/inferlet-stack.ts';
 import type { LayerBuild } from '../../layers/build-layer.ts';
 import { buildOnnxRuntimeLayer } from '../../layers/onnxruntime/build.ts';
 import { buildSharpLayer } from '../../layers/sharp/build.ts';
+import { importModel } from '../../scripts/import-model.ts';
 import { httpApiEvent, lambdaContext } from '../support/api-gateway-event.ts';
+import { referenceForward, wordPieceTokenizerJson, writeBertExport } from '../support/bert-model.ts';
 import { renderText, stackLines } from '../support/render-text.ts';
 import { s3Record, sqsMessage } from '../support/s3-events.ts';
 import { S3RVER_CREDENTIALS, S3RVER_REGION, type S3rverHandle, startS3rver } from '../support/s3rver.ts';
@@ -91,7 +94,11 @@ interface Invocation {
  * Runs `fn`'s bundled asset in a fresh Node process on `event`: the template's environment for the
  * function, the model repository and uploads on s3rver.
  */
-function invoke(fn: InferenceFunction, event: APIGatewayProxyEventV2 | SQSEvent): Invocation {
+function invoke(
+  fn: InferenceFunction,
+  event: APIGatewayProxyEventV2 | SQSEvent,
+  overrides: Readonly<Record<string, string>> = {},
+): Invocation {
   const resource = template.Resources[stack.getLogicalId(fn.function.node.defaultChild as CfnElement)];
   if (!resource) throw new Error(`no ${fn.node.path} in the template`);
   // Code.S3Key is `<asset hash>.zip`; the asset is staged as cdk.out/asset.<hash>/.
@@ -131,6 +138,7 @@ process.stdout.write('\\n' + JSON.stringify({ result }) + '\\n');`,
         AWS_ACCESS_KEY_ID: S3RVER_CREDENTIALS.accessKeyId,
         AWS_SECRET_ACCESS_KEY: S3RVER_CREDENTIALS.secretAccessKey,
         LOG_LEVEL: 'silent',
+        ...overrides,
       },
     },
   );
@@ -239,6 +247,43 @@ describe.each(Object.keys(TASK_FUNCTIONS) as TaskKey[])('the synthesised %s func
     );
     const stored = JSON.parse(await (written.Body?.transformToString() ?? '{}')) as Json;
     expect(stored).toMatchObject({ source: { key: objectKey }, model: EXPECTED_MODEL[key].model });
+  });
+});
+
+describe('the synthesised text function asset with an imported Hugging Face classifier', () => {
+  it('classifies with the model MODEL_TEXT_CLASSIFY names, as the reference forward pass does', async () => {
+    const exported = join(workDir, 'sentiment-export');
+    const weights = await writeBertExport(exported, {
+      head: 'classifier',
+      labels: 3,
+      labelNames: ['negative', 'neutral', 'positive'],
+      seed: 31,
+    });
+    const repository = join(workDir, 'imported');
+    await importModel(['--from', exported, '--name', 'sentiment', '--repository', repository]);
+    await publishRepository({ from: repository, to: 's3://models/', client });
+    const text = 'win a free cruise, click now!';
+    const event = httpApiEvent('POST', '/v1/text/classify', {
+      body: JSON.stringify({ text }),
+      contentType: 'application/json',
+    });
+
+    const { result } = invoke(functionsOf('text').http, event, { MODEL_TEXT_CLASSIFY: 'sentiment@1' });
+
+    expect(result.statusCode).toBe(200);
+    const body = JSON.parse(String(result.body)) as {
+      model: string;
+      results: { scores: Record<string, number> }[];
+    };
+    expect(body.model).toBe('sentiment@1');
+    const tokens = TextTokenizer.create(wordPieceTokenizerJson(), { maxLength: 32 }).encode(text);
+    const logits = referenceForward(weights, [tokens]).logits[0] as number[];
+    const e = logits.map((z) => Math.exp(z - Math.max(...logits)));
+    const scores = Object.values(body.results[0]?.scores ?? {});
+    expect(scores).toHaveLength(3);
+    for (const [c, score] of scores.entries()) {
+      expect(Math.abs(score - (e[c] as number) / e.reduce((s, v) => s + v, 0))).toBeLessThan(1e-4);
+    }
   });
 });
 
