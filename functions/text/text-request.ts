@@ -7,6 +7,7 @@
  */
 import { loadSettings } from '../core/config/env.ts';
 import {
+  echoed,
   InvalidInputError,
   PayloadTooLargeError,
   UndecodableContentError,
@@ -209,7 +210,7 @@ function* requestSteps(input: TaskInput, limits: TextLimits): Generator<void, Te
     };
   }
   if (input.mediaType !== 'application/json') {
-    const got = input.mediaType || 'no Content-Type';
+    const got = input.mediaType ? echoed(input.mediaType) : 'no Content-Type';
     throw new UnsupportedMediaTypeError(
       `unsupported media type ${got}; send application/json, ${TEXT_MEDIA_TYPES.join(', ')}`,
     );

@@ -137,7 +137,7 @@ describe('error bodies and logs of npm start', () => {
     }
   });
 
-  it('answers an 8000-character Content-Type with at most 1000 characters of message', async () => {
+  it('answers an 8000-character Content-Type with its first 64 characters quoted', async () => {
     const response = await fetch(`${base}/v1/image/ocr`, {
       method: 'POST',
       headers: { 'content-type': `image/x-${'a'.repeat(8000)}` },
@@ -146,8 +146,8 @@ describe('error bodies and logs of npm start', () => {
     const { error } = await readJson(response);
 
     expect(response.status).toBe(415);
-    expect(error).toMatch(/^unsupported media type image\/x-a+…$/);
-    expect(Array.from(error as string)).toHaveLength(1001);
+    expect(error).toMatch(/^unsupported media type "image\/x-a{56}…"; send /);
+    expect(error.length).toBeLessThan(300);
   });
 
   it("answers a model's runtime failure with its node and reason, not onnxruntime's sources", async () => {

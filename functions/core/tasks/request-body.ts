@@ -1,4 +1,4 @@
-import { InvalidInputError, UnsupportedMediaTypeError } from '../errors.ts';
+import { echoed, InvalidInputError, UnsupportedMediaTypeError } from '../errors.ts';
 import type { TaskInput } from './types.ts';
 
 /** Parses a JSON body into an object, or throws a 400 that says what is wrong (never echoing the body). */
@@ -46,7 +46,7 @@ export function readBinaryOrJson(
   }
   // A body with no type (or the generic binary one) is taken as raw: the decoder knows formats by signature.
   if (!mediaTypes.includes(input.mediaType) && !GENERIC_BINARY.has(input.mediaType)) {
-    const got = input.mediaType || 'no Content-Type';
+    const got = input.mediaType ? echoed(input.mediaType) : 'no Content-Type';
     throw new UnsupportedMediaTypeError(
       `unsupported media type ${got}; send ${[...mediaTypes, 'application/json'].join(', ')}`,
     );
