@@ -255,7 +255,12 @@ const Rollout = z
      * CodeDeploy's traffic shift from the old to the new version of each function's `live` alias; an error
      * alarm of the function during the shift rolls it back. `allAtOnce` still rolls back on an alarm.
      */
-    lambda: z.enum(['canary10Percent5Minutes', 'linear10PercentEvery1Minute', 'allAtOnce']),
+    lambda: z.enum([
+      'canary10Percent15Minutes',
+      'canary10Percent5Minutes',
+      'linear10PercentEvery1Minute',
+      'allAtOnce',
+    ]),
   })
   .strict();
 
@@ -441,7 +446,9 @@ export const DEFAULT_CONFIG: InferletConfig = Object.freeze({
     latencyBandWidth: 3,
     oldestUploadAgeSeconds: 1800,
   },
-  rollout: { lambda: 'canary10Percent5Minutes' },
+  // The error-rate alarms that roll a deployment back need 2 of 3 five-minute periods: a canary shorter
+  // than 10 minutes would be over before they could fire.
+  rollout: { lambda: 'canary10Percent15Minutes' },
 } satisfies InferletConfig);
 
 /** The configuration does not validate; the message lists every problem by path. */

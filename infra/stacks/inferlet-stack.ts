@@ -24,6 +24,7 @@ export const SERVICE_NAMES = Object.freeze({ lambda: 'inferlet-lambda', gpu: 'in
 export const METRICS_NAMESPACE = 'Inferlet';
 /** CodeDeploy's configuration of each `rollout.lambda` value. */
 const LAMBDA_DEPLOYMENT_CONFIGS = Object.freeze({
+  canary10Percent15Minutes: LambdaDeploymentConfig.CANARY_10PERCENT_15MINUTES,
   canary10Percent5Minutes: LambdaDeploymentConfig.CANARY_10PERCENT_5MINUTES,
   linear10PercentEvery1Minute: LambdaDeploymentConfig.LINEAR_10PERCENT_EVERY_1MINUTE,
   allAtOnce: LambdaDeploymentConfig.ALL_AT_ONCE,

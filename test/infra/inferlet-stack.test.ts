@@ -520,7 +520,7 @@ describe('the Inferlet stack', () => {
       ] as const) {
         const group = resource(id(fn.node.findChild('Rollout'))).Properties;
         expect(group).toMatchObject({
-          DeploymentConfigName: 'CodeDeployDefault.LambdaCanary10Percent5Minutes',
+          DeploymentConfigName: 'CodeDeployDefault.LambdaCanary10Percent15Minutes',
           AutoRollbackConfiguration: {
             Enabled: true,
             Events: expect.arrayContaining(['DEPLOYMENT_FAILURE', 'DEPLOYMENT_STOP_ON_ALARM']),
