@@ -78,8 +78,12 @@ function specOf(info: onnxProto.onnx.IValueInfoProto): TensorSpec & { elemType: 
   };
 }
 
-/** The graph's inputs (less initializers) and outputs. */
-export function graphSignature(bytes: Uint8Array): { inputs: TensorSpec[]; outputs: TensorSpec[] } {
+/** The graph's inputs (less initializers) and outputs, and whether its weights are in external files. */
+export function graphSignature(bytes: Uint8Array): {
+  inputs: TensorSpec[];
+  outputs: TensorSpec[];
+  externalData: boolean;
+} {
   const model = onnx.ModelProto.decode(bytes);
   const graph = model.graph ?? {};
   const initializers = new Set((graph.initializer ?? []).map((t) => t.name));
@@ -87,6 +91,9 @@ export function graphSignature(bytes: Uint8Array): { inputs: TensorSpec[]; outpu
   return {
     inputs: (graph.input ?? []).filter((i) => !initializers.has(i.name ?? '')).map((i) => strip(specOf(i))),
     outputs: (graph.output ?? []).map((o) => strip(specOf(o))),
+    externalData: (graph.initializer ?? []).some(
+      (t) => t.dataLocation === onnx.TensorProto.DataLocation.EXTERNAL,
+    ),
   };
 }
 
@@ -189,6 +196,13 @@ export async function planImport(options: ImportOptions): Promise<ImportPlan> {
       ? 'text/classify'
       : 'text/embed');
   const signature = graphSignature(await readFile(join(from, modelPath as string)));
+  if (signature.externalData) {
+    // Optimum writes the weights of a graph over 2 GB beside it (`model.onnx_data`): far too large for a
+    // function, and a variant of the repository is one file.
+    throw new ImportRefusedError([
+      `${modelPath} keeps its weights in an external data file; export or quantise the model under 2 GB so the graph holds them`,
+    ]);
+  }
   problems.push(...inputProblems(signature.inputs));
   const outputs = new Map(signature.outputs.map((o) => [o.name, o]));
 

@@ -167,6 +167,18 @@ describe('npm run models:import', () => {
       'config.json has no "id2label"',
     ],
     ['tokenizer.json', (dir: string) => unlink(join(dir, 'tokenizer.json')), 'has no tokenizer.json'],
+    [
+      'its weights inside the graph',
+      graphChange((g) => {
+        const weights = g.initializer?.find((t) => t.name === 'word_embeddings');
+        if (weights) {
+          weights.rawData = new Uint8Array(0);
+          weights.dataLocation = onnxProto.onnx.TensorProto.DataLocation.EXTERNAL;
+          weights.externalData = [{ key: 'location', value: 'model.onnx_data' }];
+        }
+      }),
+      'model.onnx keeps its weights in an external data file',
+    ],
   ])('refuses a classifier without %s, naming it', async (_, change, message) => {
     const from = await exportFolder('classifier', change);
 
