@@ -7,7 +7,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { GetObjectCommand, PutObjectCommand } from '@aws-sdk/client-s3';
+import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TextTokenizer } from '../../functions/text/tokenizer.ts';
 import { importModel } from '../../scripts/import-model.ts';
@@ -21,6 +21,7 @@ import {
 import { freePort } from '../support/free-port.ts';
 import { readJson } from '../support/http-server.ts';
 import { type LocalServer, startLocalServer } from '../support/local-server.ts';
+import { startS3rver } from '../support/s3rver.ts';
 
 const TOLERANCE = 1e-4;
 const TEXTS = ['win a free cruise, click now!', 'please send the report before noon', 'hello'];
@@ -196,5 +197,34 @@ describe('an imported model served by npm start', () => {
       expect(result.id).toBe(`n${i}`);
       expectClose(Object.values(result.scores), scores[i] as number[]);
     });
+  });
+});
+
+describe('models:import to an S3 repository', () => {
+  it('publishes each import as the next version, with every file the manifest names', async () => {
+    const s3 = await startS3rver({ buckets: ['byom'], setEnv: true });
+    try {
+      const args = ['--from', join(work, 'encoder'), '--name', 'encoder', '--repository', 's3://byom/prod'];
+
+      const first = await importModel(args);
+      const second = await importModel(args);
+
+      expect([first.version, second.version]).toEqual(['1', '2']);
+      const listed = await new S3Client({}).send(
+        new ListObjectsV2Command({ Bucket: 'byom', Prefix: 'prod/encoder/1/' }),
+      );
+      expect((listed.Contents ?? []).map((o) => o.Key).sort()).toEqual(
+        [
+          'config.json',
+          'manifest.json',
+          'model.onnx',
+          'special_tokens_map.json',
+          'tokenizer.json',
+          'tokenizer_config.json',
+        ].map((f) => `prod/encoder/1/${f}`),
+      );
+    } finally {
+      await s3.stop();
+    }
   });
 });
