@@ -1,4 +1,4 @@
-import type { AdmissionControl } from './admission.ts';
+import type { AdmissionControl, AdmissionTicket } from './admission.ts';
 import { InferletError, ModelNotReadyError, NotFoundError, OverloadedError } from './errors.ts';
 import { describeError, log } from './log.ts';
 import { InferenceMetrics } from './metrics.ts';
@@ -37,6 +37,9 @@ export interface AdmitOptions {
 
 /** The admission queue of OIP tensor inference that names no task. */
 export const OIP_QUEUE = 'oip';
+
+/** The ticket of a service without admission control: work runs at once. */
+const UNLIMITED: AdmissionTicket = { run: (work) => work(), cancel: () => {} };
 
 /** Seconds a client refused during a shutdown is asked to wait: another task will have taken over by then. */
 const STOPPING_RETRY_AFTER_S = 5;
@@ -227,24 +230,41 @@ export class InferenceService {
    *   would start after {@link stop} (its message is left for redelivery).
    */
   admit<T>(work: () => Promise<T>, options: AdmitOptions = {}): Promise<T> {
-    const upload = options.source === 'upload';
-    if (upload && this.stopping) {
-      return Promise.reject(
-        new OverloadedError('the server is shutting down; the upload is left for another try', {
-          retryAfterSeconds: STOPPING_RETRY_AFTER_S,
-        }),
-      );
+    try {
+      return this.reserve(options.task ?? OIP_QUEUE, options.source).run(work);
+    } catch (error) {
+      return Promise.reject(error);
     }
-    if (!this.admission) return work();
-    return this.admission.admit(options.task ?? OIP_QUEUE, work, { neverShed: upload });
   }
 
   /**
-   * Runs a task on one input: loads its models if needed, runs it, records metrics.
+   * A place in a task's admission queue, taken as a request arrives (before its body is read), or a refusal
+   * ({@link OverloadedError}) at once; pass it to {@link infer}, and cancel it if the request fails first.
+   * Without admission control the ticket runs its work at once.
+   */
+  reserve(task: string, source = 'http'): AdmissionTicket {
+    const upload = source === 'upload';
+    if (upload && this.stopping) {
+      throw new OverloadedError('the server is shutting down; the upload is left for another try', {
+        retryAfterSeconds: STOPPING_RETRY_AFTER_S,
+      });
+    }
+    if (!this.admission) return UNLIMITED;
+    return this.admission.reserve(task, { neverShed: upload });
+  }
+
+  /**
+   * Runs a task on one input: loads its models if needed, runs it (through `ticket`, or a place taken in the
+   * task's admission queue now), records metrics.
    *
    * @returns the JSON result, with `model` (`name@version`) and `timings` (ms) added.
    */
-  async infer(taskName: string, input: TaskInput, source = 'http'): Promise<Record<string, unknown>> {
+  async infer(
+    taskName: string,
+    input: TaskInput,
+    source = 'http',
+    ticket?: AdmissionTicket,
+  ): Promise<Record<string, unknown>> {
     const cpu0 = process.cpuUsage();
     const wasLoaded = this.ready.has(taskName);
     let task: LoadedTask;
@@ -254,7 +274,7 @@ export class InferenceService {
       if (error instanceof InferletError) throw error;
       throw new ModelNotReadyError(`models of task "${taskName}" failed to load`, { cause: error });
     }
-    const output = await this.admit(() => task.runner.run(input), { task: taskName, source });
+    const output = await (ticket ?? this.reserve(taskName, source)).run(() => task.runner.run(input));
     const coldStart = this.coldStart;
     this.coldStart = false;
     const cpu = process.cpuUsage(cpu0);

@@ -81,7 +81,8 @@ describe('AdmissionControl', () => {
     const clock = manualClock();
     const admission = new AdmissionControl({ concurrency: 2, maxWaitMs: 1000, now: clock.now });
     const { work, finish } = controllableWork();
-    // One run of 250 ms: the queue moves 2 requests forward every 250 ms, 8 within 1000 ms.
+    // One run of 250 ms alone: nothing says two at once would be faster, so the queue is expected to move
+    // one request forward every 250 ms, 4 within 1000 ms.
     const measured = admission.admit('image/ocr', work(0));
     await settle();
     clock.advance(250);
@@ -94,14 +95,14 @@ describe('AdmissionControl', () => {
     );
 
     const refused = outcomes.filter((o) => o.status === 'rejected');
-    // 2 run, 8 wait (the 8th expects ceil(8/2) x 250 = 1000 ms), 2 are refused.
-    expect(admission.state('image/ocr')).toMatchObject({ running: 2, queued: 8, serviceMs: 250 });
-    expect(refused).toHaveLength(2);
+    // 2 run, 4 wait (the 4th expects 4 x 250 = 1000 ms), 6 are refused.
+    expect(admission.state('image/ocr')).toMatchObject({ running: 2, queued: 4, costMs: 250 });
+    expect(refused).toHaveLength(6);
     const error = (refused[0] as PromiseRejectedResult).reason as OverloadedError;
     expect(error).toBeInstanceOf(OverloadedError);
     expect(error.status).toBe(503);
     expect(error.retryAfterSeconds).toBeGreaterThanOrEqual(1);
-    for (let id = 1; id <= 10; id++) {
+    for (let id = 1; id <= 6; id++) {
       clock.advance(250);
       await finish(id);
     }
@@ -138,6 +139,22 @@ describe('AdmissionControl', () => {
     for (const id of [1, 2, 3]) await finish(id);
 
     expect(await Promise.all(all)).toEqual([1, 2, 3]);
+  });
+
+  it('counts runs that share the slots at a fraction of their time each', async () => {
+    const clock = manualClock();
+    const admission = new AdmissionControl({ concurrency: 2, maxWaitMs: 1000, now: clock.now });
+    const { work, finish } = controllableWork();
+
+    // Two runs side by side for 400 ms: each is charged 200 ms, the queue moves one forward per 200 ms.
+    const pair = [1, 2].map((id) => admission.admit('text/classify', work(id)));
+    await settle();
+    clock.advance(400);
+    await finish(1);
+    await finish(2);
+    await Promise.all(pair);
+
+    expect(admission.state('text/classify').costMs).toBe(200);
   });
 
   it('reports each decision: the queue depth on arrival, the wait of the accepted and the refused', async () => {

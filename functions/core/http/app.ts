@@ -72,12 +72,16 @@ export function createHttpApp(options: HttpAppOptions): Hono {
 
   for (const { definition } of service.tasks()) {
     app.post(definition.route, async (c) => {
-      const bytes = new Uint8Array(await c.req.arrayBuffer());
-      const result = await service.infer(definition.name, {
-        mediaType: mediaTypeOf(c.req.header('content-type')),
-        bytes,
-      });
-      return c.json(result);
+      // Admission is decided as the request arrives: a refusal (503) needs no body, and a burst is decided
+      // on as it comes in rather than once every body has been read.
+      const ticket = service.reserve(definition.name);
+      try {
+        const bytes = new Uint8Array(await c.req.arrayBuffer());
+        const mediaType = mediaTypeOf(c.req.header('content-type'));
+        return c.json(await service.infer(definition.name, { mediaType, bytes }, 'http', ticket));
+      } finally {
+        ticket.cancel();
+      }
     });
   }
   app.route('/', oipRoutes(service));
