@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { TextEmbedResult } from '../../functions/core/http/api-schemas.ts';
 import { TextTokenizer } from '../../functions/text/tokenizer.ts';
 import { importModel } from '../../scripts/import-model.ts';
 import {
@@ -141,6 +142,19 @@ describe('an imported model served by npm start', () => {
     const expected = expectedVectors(TEXTS);
     expect(body.embeddings).toHaveLength(TEXTS.length);
     for (const [i, vector] of body.embeddings.entries()) expectClose(vector, expected[i] as number[]);
+  });
+
+  it('describes /v1/text/embed in /openapi.json with the schemas its answer parses with', async () => {
+    const { status, body } = await post('/v1/text/embed', { text: TEXTS[0] });
+    const document = await readJson(await fetch(`${url}/openapi.json`));
+
+    expect(status).toBe(200);
+    expect(TextEmbedResult.safeParse(body).success).toBe(true);
+    const operation = document.paths['/v1/text/embed'].post;
+    expect(operation.requestBody.content['application/json'].schema.$ref).toBe(
+      '#/components/schemas/TextEmbedJsonRequest',
+    );
+    expect(JSON.stringify(operation.responses['200'])).toContain('#/components/schemas/TextEmbedResult');
   });
 
   it('serves the imported encoder over OIP, its last_hidden_state equal to the reference', async () => {

@@ -108,6 +108,10 @@ export const TextClassification = z.object({
   score: z.number().min(0).max(1),
   scores: z.record(z.string(), z.number()),
   explanation: Explanation.optional(),
+  labels: z
+    .array(z.string())
+    .optional()
+    .describe('Multi-label models: every label whose score reaches the threshold'),
   line: z.number().int().optional().describe('For NDJSON input: the 1-based line'),
   id: z.union([z.string(), z.number()]).optional().describe("For NDJSON input: the line's id"),
 });
@@ -120,6 +124,28 @@ export const TextClassifyResult = z.object({
   timings: StageTimings,
 });
 responseSchemas.add(TextClassifyResult, { id: 'TextClassifyResult' });
+
+// ---- text/embed ---------------------------------------------------------------------------------------
+
+/** `POST /v1/text/embed` with `application/json`: one `text` or a `texts` array, not both. */
+export const TextEmbedJsonRequest = z.union([
+  z.object({ text: z.string(), texts: z.never().optional() }),
+  z.object({ texts: z.array(z.string()).min(1), text: z.never().optional() }),
+]);
+requestSchemas.add(TextEmbedJsonRequest, { id: 'TextEmbedJsonRequest' });
+
+/** The answer of `POST /v1/text/embed`: one vector per text, in order, pooled as the model's manifest says. */
+export const TextEmbedResult = z.object({
+  model: z.string(),
+  embeddings: z.array(z.array(z.number())),
+  dimensions: z.number().int().min(0),
+  lines: z
+    .array(z.object({ line: z.number().int(), id: z.union([z.string(), z.number()]).optional() }))
+    .optional()
+    .describe('For NDJSON input: the line (and id) of each vector'),
+  timings: StageTimings,
+});
+responseSchemas.add(TextEmbedResult, { id: 'TextEmbedResult' });
 
 // ---- speech/vad ---------------------------------------------------------------------------------------
 

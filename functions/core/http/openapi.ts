@@ -126,6 +126,23 @@ const TASK_DOCS: Readonly<
       },
     },
   },
+  'text/embed': {
+    summary: 'Embed texts as vectors with an imported encoder (mean pooling and L2 norm by default)',
+    request: 'TextEmbedJsonRequest',
+    result: 'TextEmbedResult',
+    examples: {
+      request: { texts: ['The invoice is attached.', 'Lunch on Friday?'] },
+      result: {
+        model: 'text-embedding@1',
+        embeddings: [
+          [0.12, -0.48, 0.87],
+          [0.66, 0.31, -0.68],
+        ],
+        dimensions: 3,
+        timings: TIMINGS,
+      },
+    },
+  },
   'speech/vad': {
     summary: 'Find the stretches of speech in a recording',
     request: 'VadJsonRequest',
