@@ -44,6 +44,7 @@ import type { IBucket } from 'aws-cdk-lib/aws-s3';
 import type { IQueue } from 'aws-cdk-lib/aws-sqs';
 import { StringParameter } from 'aws-cdk-lib/aws-ssm';
 import { Construct } from 'constructs';
+import { ADMISSION_METRICS, DIMENSIONS } from '../../functions/core/metric-names.ts';
 import type { GpuNetworkConfig, GpuServiceSizing } from '../config.ts';
 import { acknowledge, findingPseudo } from '../nag.ts';
 import type { ModelBucket } from './model-bucket.ts';
@@ -64,6 +65,14 @@ export const GPU_METRICS_NAMESPACE = 'CWAgent';
 export const FLUENT_BIT_IMAGE_PARAMETER = '/aws/service/aws-for-fluent-bit/stable';
 /** The ECR repository of that image; AWS publishes it from a different account in some regions. */
 export const FLUENT_BIT_REPOSITORY = 'aws-for-fluent-bit';
+
+/**
+ * How long the server may take to finish accepted work on SIGTERM (`STOP_TIMEOUT_MS`), and the container's
+ * ECS stop timeout after which it is killed: 5 s apart for closing the port and exiting.
+ */
+export const SERVER_DRAIN = Object.freeze({ drainMs: 25_000, stopTimeout: Duration.seconds(30) });
+/** `ADMISSION_MAX_WAIT_MS` of the container: the longest queue wait a request is accepted for. */
+export const ADMISSION_MAX_WAIT_MS = 10_000;
 
 /** The task a GPU service serves. */
 export interface GpuTask {
@@ -262,6 +271,8 @@ export class GpuService extends Construct {
       essential: true,
       memoryReservationMiB: sizing.memoryMiB,
       portMappings: [{ containerPort: SERVER_PORT }],
+      // On a stop (scale-in, deployment), ECS sends SIGTERM and kills after this: the server drains first.
+      stopTimeout: SERVER_DRAIN.stopTimeout,
       environment: {
         HOST: '0.0.0.0',
         PORT: String(SERVER_PORT),
@@ -276,6 +287,8 @@ export class GpuService extends Construct {
         ...(task.uploadQueue && { UPLOAD_QUEUE_URLS: task.uploadQueue.queueUrl }),
         POWERTOOLS_SERVICE_NAME: props.serviceName,
         POWERTOOLS_METRICS_NAMESPACE: props.metricsNamespace,
+        ADMISSION_MAX_WAIT_MS: String(ADMISSION_MAX_WAIT_MS),
+        STOP_TIMEOUT_MS: String(SERVER_DRAIN.drainMs),
       },
       logging: LogDrivers.firelens({
         options: {
@@ -396,6 +409,19 @@ export class GpuService extends Construct {
         requestsPerTarget: sizing.requestsPerTarget,
         targetGroup: this.targetGroup,
       });
+      // Requests per task say little when their cost varies (a page vs a line): the admission queue says
+      // how far behind the tasks are. A minute's average wait, or a full queue where any request was shed.
+      const maxWait = ADMISSION_MAX_WAIT_MS;
+      scaling.scaleOnMetric('QueueWait', {
+        metric: this.admissionPressure(props, task.task),
+        adjustmentType: AdjustmentType.CHANGE_IN_CAPACITY,
+        scalingSteps: [
+          { upper: maxWait / 40, change: -1 },
+          { lower: maxWait / 5, change: +1 },
+          { lower: maxWait / 2, change: +2 },
+        ],
+        cooldown: Duration.minutes(2),
+      });
     }
     const backlog = this.uploadBacklogPerTask(consumed, sizing.backlogPerTask);
     if (backlog) {
@@ -412,6 +438,31 @@ export class GpuService extends Construct {
     }
 
     this.acknowledgeFindings(instanceRole);
+  }
+
+  /**
+   * The admission queue's pressure (ms): the average `QueueWait` of a minute, or `ADMISSION_MAX_WAIT_MS`
+   * where any request was shed (EMF of `functions/core/metric-names.ts`, dimensions service and task).
+   */
+  private admissionPressure(props: GpuServiceProps, task: string): MathExpression {
+    const period = Duration.minutes(1);
+    const metric = (metricName: string, statistic: string) =>
+      new Metric({
+        namespace: props.metricsNamespace,
+        metricName,
+        dimensionsMap: { [DIMENSIONS.service]: props.serviceName, [DIMENSIONS.task]: task },
+        statistic,
+        period,
+      });
+    return new MathExpression({
+      expression: `IF(FILL(shed, 0) > 0, ${ADMISSION_MAX_WAIT_MS}, FILL(wait, 0))`,
+      usingMetrics: {
+        wait: metric(ADMISSION_METRICS.queueWait, 'Average'),
+        shed: metric(ADMISSION_METRICS.shed, 'Sum'),
+      },
+      period,
+      label: 'queue wait ms (max when shedding)',
+    });
   }
 
   /** GPU utilisation (percent) of the service's instances, from their CloudWatch agent. */

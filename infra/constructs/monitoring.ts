@@ -22,6 +22,7 @@ import { Topic } from 'aws-cdk-lib/aws-sns';
 import { EmailSubscription } from 'aws-cdk-lib/aws-sns-subscriptions';
 import { Construct } from 'constructs';
 import {
+  ADMISSION_METRICS,
   DIMENSIONS,
   INFERENCE_METRICS,
   OUTCOME_METRICS,
@@ -402,6 +403,22 @@ export class InferenceMonitoring extends Construct {
         ),
         this.stagesWidget(dimensions, `${dimensions.task} on GPU: stages p90`),
       );
+      // Admission control (the GPU service scales on the queue wait): how full the queue runs, how long the
+      // accepted waited and how many were refused with 503.
+      this.dashboard.addWidgets(
+        graph(
+          `${dimensions.task} on GPU: admission queue`,
+          [
+            this.admission(dimensions, ADMISSION_METRICS.queueWait, 'p90', 'queue wait ms p90'),
+            this.admission(dimensions, ADMISSION_METRICS.queueWait, 'Maximum', 'queue wait ms (max)'),
+          ],
+          [
+            this.admission(dimensions, ADMISSION_METRICS.queueDepth, 'Maximum', 'queue depth (max)'),
+            this.admission(dimensions, ADMISSION_METRICS.shed, 'Sum', 'shed (503)'),
+          ],
+          12,
+        ),
+      );
     }
 
     const rollback = [this.errorRateAlarm(`Gpu${key}ErrorRate`, what, tasks, SOURCES.http)];
@@ -645,6 +662,26 @@ export class InferenceMonitoring extends Construct {
       statistic: 'Sum',
       period: FIVE_MINUTES,
       ...(label && { label }),
+    });
+  }
+
+  /** An admission metric of one task on one tier: `ADMISSION_DIMENSIONS` (metric-names.ts). */
+  private admission(
+    dimensions: ServedModelDimensions,
+    metricName: (typeof ADMISSION_METRICS)[keyof typeof ADMISSION_METRICS],
+    statistic: string,
+    label: string,
+  ): Metric {
+    return new Metric({
+      namespace: this.props.metricsNamespace,
+      metricName,
+      dimensionsMap: {
+        [DIMENSIONS.service]: dimensions.service,
+        [DIMENSIONS.task]: dimensions.task,
+      },
+      statistic,
+      label,
+      period: FIVE_MINUTES,
     });
   }
 

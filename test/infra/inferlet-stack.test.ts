@@ -1001,6 +1001,46 @@ describe('the GPU tier', () => {
     });
   });
 
+  it('scales out on the admission queue, by its wait or at once when requests are shed, and in when it is empty', () => {
+    const queueAlarms = (
+      Object.values(template.findResources('AWS::CloudWatch::Alarm')) as Resource[]
+    ).filter((alarm) => JSON.stringify(alarm.Properties.AlarmActions).includes('QueueWait'));
+    const metrics = (queueAlarms[0]?.Properties.Metrics ?? []) as Json[];
+
+    expect(
+      queueAlarms.map((alarm) => alarm.Properties.Threshold).sort((a, b) => Number(a) - Number(b)),
+    ).toEqual([250, 2000]);
+    expect(metrics.find((m) => m.Expression)?.Expression).toBe('IF(FILL(shed, 0) > 0, 10000, FILL(wait, 0))');
+    for (const [id, name, stat] of [
+      ['wait', 'QueueWait', 'Average'],
+      ['shed', 'Shed', 'Sum'],
+    ]) {
+      expect(metrics.find((m) => m.Id === id)?.MetricStat).toMatchObject({
+        Metric: {
+          Namespace: 'Inferlet',
+          MetricName: name,
+          Dimensions: [
+            { Name: 'service', Value: expect.any(String) },
+            { Name: 'task', Value: 'image/ocr' },
+          ],
+        },
+        Stat: stat,
+      });
+    }
+  });
+
+  it('gives the server 25 s to drain on SIGTERM within a 30 s container stop timeout', () => {
+    const definition = resource(id(gpu.taskDefinition)).Properties;
+    const server = (definition.ContainerDefinitions as Json[]).find((c) => c.Name === 'server') as Json;
+    const environment = Object.fromEntries(
+      (server.Environment as { Name: string; Value: unknown }[]).map((e) => [e.Name, e.Value]),
+    );
+
+    expect(server.StopTimeout).toBe(30);
+    expect(environment.STOP_TIMEOUT_MS).toBe('25000');
+    expect(environment.ADMISSION_MAX_WAIT_MS).toBe('10000');
+  });
+
   it('scales an upload-only service from zero, without a route or request-count scaling', () => {
     const { stack: worker } = newApp({
       inferlet: {

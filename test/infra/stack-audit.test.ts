@@ -14,6 +14,8 @@ import { HttpCodeElb, HttpCodeTarget } from 'aws-cdk-lib/aws-elasticloadbalancin
 import { AwsSolutionsChecks } from 'cdk-nag';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
+  ADMISSION_DIMENSIONS,
+  ADMISSION_METRICS,
   INFERENCE_DIMENSIONS,
   INFERENCE_METRICS,
   OUTCOME_DIMENSIONS,
@@ -162,7 +164,9 @@ function emittedByApp(metric: AlarmMetric): boolean {
     ? [REQUEST_DIMENSIONS, OUTCOME_DIMENSIONS]
     : (Object.values(INFERENCE_METRICS) as string[]).includes(metric.metricName)
       ? [INFERENCE_DIMENSIONS]
-      : [];
+      : (Object.values(ADMISSION_METRICS) as string[]).includes(metric.metricName)
+        ? [ADMISSION_DIMENSIONS]
+        : [];
   if (!sets.some((set) => [...set].sort().join(',') === names)) return false;
   const allowed: Record<string, readonly unknown[]> = {
     service: Object.values(SERVICE_NAMES),
