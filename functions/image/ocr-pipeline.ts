@@ -2,8 +2,9 @@ import { readFile } from 'node:fs/promises';
 import * as ort from 'onnxruntime-node';
 import type { LoadedModel } from '../core/model-store/types.ts';
 import { type ModelRunner, openOffThreadSession } from '../core/off-thread-session.ts';
-import { sessionConfigFromEnv } from '../core/session.ts';
+import { effectiveProvider, sessionConfigFromEnv } from '../core/session.ts';
 import { type StageTimings, Stopwatch } from '../core/timings.ts';
+import { BatchPolicy } from './batch-policy.ts';
 import { cropSize, rotateHalf, rotateQuarter } from './crop.ts';
 import { ctcCharset } from './ctc-decode.ts';
 import { type DecodedImage, decodeImage, maxPixelsFromEnv } from './decode-image.ts';
@@ -68,10 +69,17 @@ export interface OcrOptions {
   readonly useClassifier: boolean;
   /** Probability of 180° above which a line is turned (default 0.9). */
   readonly clsThreshold: number;
-  /** Lines per classifier run (default 16). */
+  /** Most lines per classifier run (default 16). */
   readonly clsBatchSize: number;
-  /** Lines per recogniser run (default 6, PaddleOCR's; larger batches gain nothing on two CPU cores). */
+  /** Most lines per recogniser run (default 6, PaddleOCR's); the batch policy decides below that. */
   readonly recBatchSize: number;
+  /**
+   * Which lines share a recogniser run, and how many a classifier run. Default: the policy of the costs
+   * measured for the model, the provider and the thread count (`batch-costs.json`); on two CPU cores
+   * that reads recogniser lines one at a time.
+   */
+  readonly recPolicy?: BatchPolicy;
+  readonly clsPolicy?: BatchPolicy;
   /** Narrowest recogniser input, in pixels (default 320, the width PP-OCRv4 was trained on). */
   readonly recMinWidth: number;
   /** Lines read with a lower confidence are dropped (default 0.5, PaddleOCR's `drop_score`). */
@@ -231,6 +239,8 @@ export class OcrPipeline {
     private readonly detStd: readonly number[],
     private readonly clsInput: { readonly height: number; readonly width: number },
     private readonly recHeight: number,
+    private readonly recPolicy: BatchPolicy,
+    private readonly clsPolicy: BatchPolicy,
   ) {
     this.pixels = new PixelBudget(options.pixelBudget);
   }
@@ -257,6 +267,14 @@ export class OcrPipeline {
     const detParams = detector.manifest.parameters ?? {};
     const clsParams = classifier.manifest.parameters ?? {};
     const settings = validated({ ...defaultOcrOptions(), ...options });
+    const config = sessionConfigFromEnv();
+    const policyOf = (model: LoadedModel) =>
+      BatchPolicy.forModel(
+        model.manifest.name,
+        effectiveProvider(config),
+        config.intraOpThreads,
+        model.variant,
+      );
     // The classifier stays on this thread: its runs are short (16 lines of 48×192).
     const [detectorRunner, recognizerRunner] = await Promise.all([
       runnerOf(detector, 'detector', settings.offThreadInference),
@@ -272,6 +290,8 @@ export class OcrPipeline {
       numbers(detParams.std, [0.229, 0.224, 0.225]),
       { height: number(clsParams.height, 48), width: number(clsParams.width, 192) },
       number(recParams.height, 48),
+      settings.recPolicy ?? policyOf(recognizer),
+      settings.clsPolicy ?? policyOf(classifier),
     );
   }
 
@@ -320,7 +340,7 @@ export class OcrPipeline {
         decoded,
         quads,
         this.clsInput,
-        o.clsBatchSize,
+        { policy: this.clsPolicy, maxLines: o.clsBatchSize },
         watch,
       );
       watch.timeSync('postprocess', () => {
@@ -335,7 +355,7 @@ export class OcrPipeline {
       quads,
       this.charset,
       { height: this.recHeight, minWidth: o.recMinWidth },
-      o.recBatchSize,
+      { policy: this.recPolicy, maxLines: o.recBatchSize },
       watch,
     );
 

@@ -1,5 +1,6 @@
 import * as ort from 'onnxruntime-node';
 import type { Stopwatch } from '../core/timings.ts';
+import type { BatchPolicy } from './batch-policy.ts';
 import { cropSize, sampleQuad } from './crop.ts';
 import type { DecodedImage } from './decode-image.ts';
 import type { Quad } from './geometry.ts';
@@ -13,27 +14,32 @@ export interface OrientationInput {
 /**
  * Probability that each line is upside down, from the 0°/180° classifier. Lines are sampled at the
  * classifier's height keeping their aspect ratio, squeezed to at most its width and zero-padded on the right
- * (the classifier answers wrongly when lines are stretched to fill it), in batches of `batchSize` with one
- * `session.run` per batch.
+ * (the classifier answers wrongly when lines are stretched to fill it). Every input has the same width, so
+ * the batch policy only chooses how many lines share a run (on two CPU cores batches pay a little here:
+ * 1.3 ms for one line, 0.9 ms a line in 16), at most `batching.maxLines`.
  */
 export async function upsideDownProbabilities(
   session: ort.InferenceSession,
   image: DecodedImage,
   quads: readonly Quad[],
   input: OrientationInput,
-  batchSize: number,
+  batching: { readonly policy: BatchPolicy; readonly maxLines: number },
   watch: Stopwatch,
 ): Promise<Float32Array> {
   const result = new Float32Array(quads.length);
   const inputName = session.inputNames[0] as string;
   const outputName = session.outputNames[0] as string;
   const { height, width } = input;
-  for (let begin = 0; begin < quads.length; begin += batchSize) {
-    const count = Math.min(batchSize, quads.length - begin);
+  const runs = batching.policy.plan(
+    quads.map(() => width),
+    { maxLines: batching.maxLines, maxColumns: Number.POSITIVE_INFINITY },
+  );
+  for (const { lines } of runs) {
+    const count = lines.length;
     const tensor = watch.timeSync('preprocess', () => {
       const data = new Float32Array(count * 3 * height * width);
-      for (let i = 0; i < count; i++) {
-        const quad = quads[begin + i] as Quad;
+      for (const [i, line] of lines.entries()) {
+        const quad = quads[line] as Quad;
         const crop = cropSize(quad);
         const contentWidth = Math.min(width, Math.ceil((height * crop.width) / crop.height));
         sampleQuad(image, quad, { tensor: data, index: i, height, width }, contentWidth);
@@ -42,7 +48,7 @@ export async function upsideDownProbabilities(
     });
     const outputs = await watch.time('inference', () => session.run({ [inputName]: tensor }));
     const probs = outputs[outputName]?.data as Float32Array;
-    for (let i = 0; i < count; i++) result[begin + i] = probs[i * 2 + 1] as number;
+    for (const [i, line] of lines.entries()) result[line] = probs[i * 2 + 1] as number;
   }
   return result;
 }

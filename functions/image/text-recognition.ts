@@ -2,6 +2,7 @@ import * as ort from 'onnxruntime-node';
 import { TimeSlicer } from '../core/event-loop.ts';
 import type { ModelRunner } from '../core/off-thread-session.ts';
 import type { Stopwatch } from '../core/timings.ts';
+import type { BatchPolicy } from './batch-policy.ts';
 import { cropSize, sampleQuad } from './crop.ts';
 import { ctcGreedyDecode, type DecodedText } from './ctc-decode.ts';
 import type { DecodedImage } from './decode-image.ts';
@@ -23,12 +24,35 @@ export interface RecognitionInput {
  */
 export const MAX_BATCH_COLUMNS = 6 * 1600;
 
+/** Recogniser input widths are rounded up to a multiple of this: few distinct shapes, little padding. */
+export const WIDTH_BUCKET = 32;
+
+/** How lines are grouped into recogniser runs. */
+export interface RecognitionBatching {
+  /** Decides which lines share a run, from measured run costs. */
+  readonly policy: BatchPolicy;
+  /** Most lines in one run. */
+  readonly maxLines: number;
+}
+
 /**
- * Reads every line with the CTC recogniser, in batches of lines with similar aspect ratios (sorted, as
- * PaddleOCR does, so little of each batch is padding), one `session.run` per batch of at most `batchSize`
- * lines and {@link MAX_BATCH_COLUMNS} columns. Each line is sampled at the recogniser's height keeping its
- * aspect ratio (a line wider than the whole budget is narrowed to it) and zero-padded to the batch width.
- * Sampling and decoding go a line at a time with yields to the event loop every ~20 ms.
+ * The width a line is read at: its own width at the recogniser's height, rounded up to the next
+ * {@link WIDTH_BUCKET}, at least `minWidth` and at most {@link MAX_BATCH_COLUMNS}.
+ */
+export function bucketWidth(ratio: number, input: RecognitionInput): number {
+  const own = Math.ceil(input.height * ratio);
+  const bucketed = Math.ceil(own / WIDTH_BUCKET) * WIDTH_BUCKET;
+  return Math.min(Math.max(input.minWidth, bucketed), MAX_BATCH_COLUMNS);
+}
+
+/**
+ * Reads every line with the CTC recogniser. Each line's width is rounded up to its bucket
+ * ({@link bucketWidth}); the batch policy groups lines sorted by width into runs where its measured costs
+ * say one run is cheaper than several (on two CPU cores: one line a run), each run padded only to its
+ * widest bucket and holding at most `maxLines` lines and {@link MAX_BATCH_COLUMNS} columns. Each line is
+ * sampled at the recogniser's height keeping its aspect ratio (a line wider than the whole budget is
+ * narrowed to it) and zero-padded to the run's width. Sampling and decoding go a line at a time with
+ * yields to the event loop every ~20 ms.
  *
  * @returns one result per quad, in the order of `quads`.
  */
@@ -38,7 +62,7 @@ export async function recognizeLines(
   quads: readonly Quad[],
   charset: readonly string[],
   input: RecognitionInput,
-  batchSize: number,
+  batching: RecognitionBatching,
   watch: Stopwatch,
 ): Promise<DecodedText[]> {
   const results: DecodedText[] = new Array(quads.length);
@@ -49,12 +73,12 @@ export async function recognizeLines(
     const size = cropSize(q);
     return size.width / size.height;
   });
-  const order = Array.from(quads.keys()).sort((a, b) => (ratios[a] as number) - (ratios[b] as number));
+  const runs = batching.policy.plan(
+    ratios.map((r) => bucketWidth(r, input)),
+    { maxLines: batching.maxLines, maxColumns: MAX_BATCH_COLUMNS },
+  );
   const slicer = new TimeSlicer();
-  for (const batch of batchesOf(order, ratios, height, input.minWidth, batchSize)) {
-    let widest = input.minWidth / height;
-    for (const i of batch) widest = Math.max(widest, ratios[i] as number);
-    const width = Math.min(Math.trunc(height * widest), MAX_BATCH_COLUMNS);
+  for (const { lines: batch, width } of runs) {
     const data = new Float32Array(batch.length * 3 * height * width);
     for (const [index, line] of batch.entries()) {
       watch.timeSync('preprocess', () => {
@@ -76,34 +100,4 @@ export async function recognizeLines(
     }
   }
   return results;
-}
-
-/**
- * Cuts lines sorted by aspect ratio into batches of at most `batchSize` lines whose padded width (the
- * widest line's, at least `minWidth`) times their count stays within {@link MAX_BATCH_COLUMNS}; a line
- * wider than that alone is a batch of its own.
- */
-function batchesOf(
-  order: readonly number[],
-  ratios: readonly number[],
-  height: number,
-  minWidth: number,
-  batchSize: number,
-): number[][] {
-  const batches: number[][] = [];
-  let current: number[] = [];
-  for (const line of order) {
-    // Sorted by ratio: the line being added is the widest of its batch.
-    const width = Math.max(minWidth, Math.trunc(height * (ratios[line] as number)));
-    if (
-      current.length > 0 &&
-      (current.length >= batchSize || (current.length + 1) * width > MAX_BATCH_COLUMNS)
-    ) {
-      batches.push(current);
-      current = [];
-    }
-    current.push(line);
-  }
-  if (current.length > 0) batches.push(current);
-  return batches;
 }

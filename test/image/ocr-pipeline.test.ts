@@ -1,5 +1,6 @@
 import sharp from 'sharp';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { BatchPolicy, RunCostModel } from '../../functions/image/batch-policy.ts';
 import { decodeImage } from '../../functions/image/decode-image.ts';
 import { type OcrLine, type OcrModels, OcrPipeline } from '../../functions/image/ocr-pipeline.ts';
 import { loadOcrModels } from '../support/ocr-models.ts';
@@ -59,6 +60,41 @@ describe('OcrPipeline', () => {
     expect(result.lines.map((l) => l.text)).toEqual([firstLine, secondLine]);
     expect(result.lines.every((l) => l.confidence > 0.8 && l.confidence <= 1)).toBe(true);
     expect(result).toMatchObject({ width: 640, height: 200 });
+  });
+
+  it('reads the same lines whether the recogniser and classifier take them one at a time or batched', async () => {
+    const texts = [
+      'corner market',
+      'coffee beans 18.90',
+      'oat milk 4.90',
+      'total 31.03',
+      'paid by card 4417',
+    ];
+    const png = await renderText({
+      width: 620,
+      height: 290,
+      lines: stackLines(texts.map((text) => ({ text, fontSize: 28 }))),
+    });
+    // A cost shape where one run costs the same whatever it holds: every line shares one run.
+    const batched = new BatchPolicy(
+      new RunCostModel([
+        { lines: 1, width: 320, ms: 20 },
+        { lines: 64, width: 320, ms: 20 },
+      ]),
+      'flat',
+    );
+    const single = BatchPolicy.oneLineAtATime();
+
+    const [one, many] = await Promise.all([
+      OcrPipeline.create(models, { recPolicy: single, clsPolicy: single }).then((p) => p.run(png)),
+      OcrPipeline.create(models, { recPolicy: batched, clsPolicy: batched }).then((p) => p.run(png)),
+    ]);
+
+    expect(one.lines.map((l) => l.text)).toEqual(texts);
+    expect(many.lines.map((l) => l.text)).toEqual(texts);
+    for (const [i, line] of one.lines.entries()) {
+      expect(line.confidence).toBeCloseTo(many.lines[i]?.confidence ?? 0, 2);
+    }
   });
 
   it('reads several lines in two font sizes', async () => {
