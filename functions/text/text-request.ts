@@ -14,6 +14,7 @@ import {
   UnsupportedMediaTypeError,
 } from '../core/errors.ts';
 import { TimeSlicer } from '../core/event-loop.ts';
+import { TextClassifyJsonRequest } from '../core/http/api-schemas.ts';
 import { parseJsonObject } from '../core/tasks/request-body.ts';
 import type { TaskInput } from '../core/tasks/types.ts';
 
@@ -216,6 +217,8 @@ function* requestSteps(input: TaskInput, limits: TextLimits): Generator<void, Te
     );
   }
   const json = parseJsonObject(input.bytes);
+  // The schema that /openapi.json publishes decides; the checks below word its refusals precisely.
+  const valid = TextClassifyJsonRequest.safeParse(json).success;
   const explainTokens = explainOption(json.explain);
   const { max, what } = maxTextsOf(input, limits);
   if ('text' in json === 'texts' in json) {
@@ -223,7 +226,10 @@ function* requestSteps(input: TaskInput, limits: TextLimits): Generator<void, Te
   }
   if ('text' in json) {
     if (typeof json.text !== 'string') throw new InvalidInputError('"text" must be a string');
-    return { texts: [checkLength(json.text, limits, '"text"')], explainTokens };
+    checkLength(json.text, limits, '"text"');
+    if (!valid)
+      throw new InvalidInputError('JSON body does not match TextClassifyJsonRequest (see /openapi.json)');
+    return { texts: [json.text], explainTokens };
   }
   const texts = json.texts;
   if (!Array.isArray(texts)) throw new InvalidInputError('"texts" must be an array of strings');
@@ -241,5 +247,7 @@ function* requestSteps(input: TaskInput, limits: TextLimits): Generator<void, Te
     if (typeof text !== 'string') throw new InvalidInputError(`"texts"[${i}] must be a string`);
     checkLength(text, limits, `"texts"[${i}]`);
   }
+  if (!valid)
+    throw new InvalidInputError('JSON body does not match TextClassifyJsonRequest (see /openapi.json)');
   return { texts: texts as string[], explainTokens };
 }

@@ -1,8 +1,10 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { toHttpError } from '../../functions/core/errors.ts';
+import { TextClassifyJsonRequest } from '../../functions/core/http/api-schemas.ts';
 import type { TaskInput } from '../../functions/core/tasks/types.ts';
 import { readTextRequest, type TextLimits } from '../../functions/text/text-request.ts';
-import { elapsedMs, FUZZ_SEED, fuzzRuns, resultOrRefusal } from './fuzz-support.ts';
+import { elapsedMs, expectClientError, FUZZ_SEED, fuzzRuns, resultOrRefusal } from './fuzz-support.ts';
 
 /** Small limits, so that the fuzzer reaches them often. */
 const LIMITS: TextLimits = { maxTexts: 4, maxChars: 40, maxFileTexts: 5 };
@@ -85,6 +87,25 @@ describe('text request parser under fuzzing', () => {
         expect(parsed.texts.length).toBeGreaterThan(0);
         expect(Number.isInteger(parsed.explainTokens) && parsed.explainTokens >= 0).toBe(true);
         if (parsed.lines) expect(parsed.lines).toHaveLength(parsed.texts.length);
+      }),
+      { seed: FUZZ_SEED, numRuns: fuzzRuns(3000) },
+    );
+  });
+
+  it('accepts a JSON body exactly when the schema /openapi.json publishes does, limits aside', () => {
+    fc.assert(
+      fc.property(jsonBody, (value) => {
+        const bytes = utf8(JSON.stringify(value));
+        let status = 200;
+        try {
+          readTextRequest({ mediaType: 'application/json', bytes }, LIMITS);
+        } catch (error) {
+          expectClientError(error);
+          status = toHttpError(error).status;
+        }
+
+        if (status === 413) return;
+        expect(status === 200).toBe(TextClassifyJsonRequest.safeParse(value).success);
       }),
       { seed: FUZZ_SEED, numRuns: fuzzRuns(3000) },
     );
