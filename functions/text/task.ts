@@ -1,12 +1,12 @@
 import { modelRefOf, type TaskDefinition } from '../core/tasks/types.ts';
 import { Stopwatch } from '../core/timings.ts';
-import { createTextClassifier } from './transformer-classifier.ts';
 import {
   readTextRequestInSlices,
   TEXT_MEDIA_TYPES,
   type TextLimits,
   textLimitsFromEnv,
 } from './text-request.ts';
+import { createTextClassifier } from './transformer-classifier.ts';
 
 /**
  * The `text/classify` task with the given limits; {@link textClassifyTask} reads them from the environment
