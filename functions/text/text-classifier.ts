@@ -5,6 +5,8 @@
  */
 import { readFile } from 'node:fs/promises';
 import * as ort from 'onnxruntime-node';
+import { batchingPays, DynamicBatcher, medianMs } from '../core/batching.ts';
+import { readSetting } from '../core/config/env.ts';
 import { ModelNotReadyError } from '../core/errors.ts';
 import { TimeSlicer } from '../core/event-loop.ts';
 import type { LoadedModel } from '../core/model-store/types.ts';
@@ -80,6 +82,8 @@ export const MAX_VALUES_PER_RUN = 1 << 21;
  */
 export class TextClassifier {
   private weights: Promise<FastTextWeights> | undefined;
+  /** Merges the session runs of concurrent requests, where that pays (`BATCHING`); decided at first use. */
+  private batcher: Promise<DynamicBatcher<Int32Array, ClassScores> | undefined> | undefined;
 
   private constructor(
     private readonly session: ort.InferenceSession,
@@ -132,13 +136,13 @@ export class TextClassifier {
     const logits = new Float32Array(texts.length * classes);
     const maxIds = Math.max(1, Math.floor((options.maxValuesPerRun ?? MAX_VALUES_PER_RUN) / classes));
     for (const chunk of chunksOf(ids, maxIds)) {
-      const feeds = stopwatch.timeSync('preprocess', () => bagInputs(chunk, ids));
-      const out = await stopwatch.time('inference', () => this.session.run(feeds));
-      const p = out[FASTTEXT_IO.probabilities]?.data as Float32Array;
-      const z = out[FASTTEXT_IO.logits]?.data as Float32Array;
+      const rows = await stopwatch.time('inference', () =>
+        this.scores(chunk.map((t) => ids[t] as Int32Array)),
+      );
       for (const [row, index] of chunk.entries()) {
-        probabilities.set(p.subarray(row * classes, (row + 1) * classes), index * classes);
-        logits.set(z.subarray(row * classes, (row + 1) * classes), index * classes);
+        const scores = rows[row] as ClassScores;
+        probabilities.set(scores.probabilities, index * classes);
+        logits.set(scores.logits, index * classes);
       }
     }
     const weights = explainTokens > 0 ? await this.explanationWeights() : undefined;
@@ -159,6 +163,55 @@ export class TextClassifier {
       await slicer.pause();
     }
     return results;
+  }
+
+  /**
+   * The scores of featurised texts: from a session run of their own, or from a share of a run merged with
+   * the texts of concurrent requests (HTTP and uploads alike); the same numbers either way.
+   */
+  private async scores(texts: readonly Int32Array[]): Promise<ClassScores[]> {
+    this.batcher ??= this.newBatcher();
+    const batcher = await this.batcher;
+    return batcher ? batcher.submit(texts) : this.run(texts);
+  }
+
+  /** One session run over `texts`, split into the scores of each. */
+  private async run(texts: readonly Int32Array[]): Promise<ClassScores[]> {
+    const out = await this.session.run(bagInputs(texts));
+    const p = out[FASTTEXT_IO.probabilities]?.data as Float32Array;
+    const z = out[FASTTEXT_IO.logits]?.data as Float32Array;
+    const classes = this.labels.length;
+    return texts.map((_, row) => ({
+      probabilities: p.slice(row * classes, (row + 1) * classes),
+      logits: z.slice(row * classes, (row + 1) * classes),
+    }));
+  }
+
+  /**
+   * The batcher of this model, or none: `BATCHING=on` or `off`, or by default (`auto`) as measured here
+   * and now, one text alone against 32 in one run (on 2 CPU cores: ~0.05 ms against ~0.01 ms a text).
+   */
+  private async newBatcher(): Promise<DynamicBatcher<Int32Array, ClassScores> | undefined> {
+    const setting = readSetting('BATCHING');
+    if (setting === 'off') return undefined;
+    if (setting === 'auto') {
+      const text = featurize(
+        'Measuring what one run of the classifier costs, alone and in a batch.',
+        this.featurizer,
+      );
+      const batch = Array.from({ length: 32 }, () => text);
+      const singleMs = await medianMs(() => this.run([text]));
+      const batchMs = await medianMs(() => this.run(batch));
+      if (!batchingPays({ singleMs, batchMs, size: batch.length })) return undefined;
+    }
+    return new DynamicBatcher<Int32Array, ClassScores>({
+      maxBatch: 1024,
+      // Runs are bounded by ids as a request's own are, so merged texts stay within the same memory.
+      maxWeight: MAX_VALUES_PER_RUN / this.labels.length,
+      weigh: (ids) => ids.length,
+      maxDelayMs: 0,
+      run: (texts) => this.run(texts),
+    });
   }
 
   /** The weights the session computes with, read once from the model file when first needed. */
@@ -230,17 +283,22 @@ function chunksOf(ids: readonly Int32Array[], maxIds: number): number[][] {
   return chunks;
 }
 
+/** The class probabilities and logits of one text. */
+interface ClassScores {
+  readonly probabilities: Float32Array;
+  readonly logits: Float32Array;
+}
+
 /** The model inputs of some texts: all their ids one after the other, and where each text starts. */
-function bagInputs(texts: readonly number[], ids: readonly Int32Array[]): Record<string, ort.Tensor> {
-  const total = texts.reduce((sum, t) => sum + (ids[t] as Int32Array).length, 0);
+function bagInputs(texts: readonly Int32Array[]): Record<string, ort.Tensor> {
+  const total = texts.reduce((sum, text) => sum + text.length, 0);
   const flat = new BigInt64Array(total);
   // Ids are below 2^31: writing the low 32-bit halves (little-endian) avoids a BigInt per element.
   const halves = new Int32Array(flat.buffer);
   const offsets = new BigInt64Array(texts.length);
   let at = 0;
-  for (const [row, t] of texts.entries()) {
+  for (const [row, text] of texts.entries()) {
     offsets[row] = BigInt(at);
-    const text = ids[t] as Int32Array;
     for (let k = 0; k < text.length; k++) halves[2 * (at + k)] = text[k] as number;
     at += text.length;
   }

@@ -201,6 +201,9 @@ export const ENVIRONMENT = {
   ADMISSION_MAX_WAIT_MS: positiveInteger(10_000),
   // On SIGTERM or SIGINT, how long the server finishes what it has accepted: under ECS's 30 s stopTimeout.
   STOP_TIMEOUT_MS: positiveInteger(25_000),
+  // Dynamic batching of the models that support it (the text classifier): merge concurrent requests'
+  // session runs where measured to pay (auto), always (on) or never (off).
+  BATCHING: oneOf(['auto', 'on', 'off'], 'auto'),
   OCR_MAX_PIXELS: positiveInteger(40_000_000),
   INFERENCE_THREADS: {
     schema: z.preprocess(unset, integer(1, 1024).optional()),
