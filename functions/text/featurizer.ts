@@ -7,8 +7,11 @@
 
 /** The featuriser settings a model was trained with (`featurizer.json` in its model version). */
 export interface FeaturizerSettings {
-  /** Format of these settings; bump when ids would change for the same text. */
-  readonly version: 1;
+  /**
+   * Format of these settings; bump when ids would change for the same text. 1: no `cleanMail` (models
+   * written before it load unchanged); 2: `cleanMail` is stated.
+   */
+  readonly version: 1 | 2;
   /** Hash buckets B: ids are `0..B-1`, the rows of the embedding. */
   readonly buckets: number;
   /** Longest word n-gram: 1 (unigrams) or 2 (unigrams and bigrams). */
@@ -19,6 +22,8 @@ export interface FeaturizerSettings {
   readonly maxTokens: number;
   /** Characters of a word that character n-grams are taken from (long runs such as base64 are cut). */
   readonly maxCharNgramWordLength: number;
+  /** Version 2: whether {@link cleanMailText} runs before tokenising; absent (version 1) means no. */
+  readonly cleanMail?: boolean;
 }
 
 /** Settings of a new model unless told otherwise. */
@@ -30,6 +35,41 @@ export const DEFAULT_FEATURIZER: FeaturizerSettings = Object.freeze({
   maxTokens: 4096,
   maxCharNgramWordLength: 24,
 });
+
+// A separator line (Mailman's underscores, SourceForge's and Yahoo! Groups' dashes) and what follows it, when
+// that names a list: the footer a list server appends, the same words under every message of the list.
+const LIST_FOOTER =
+  /\n[ \t]*[-_=]{20,}[ \t]*\n(?=[\s\S]{0,600}?(?:mailing list|listinfo|unsubscribe|sponsored by|yahoo! groups))[\s\S]*$/i;
+// RFC 3676's signature separator ("-- ", often sent without its space) and everything after it.
+const SIGNATURE = /\n-- ?\n[\s\S]*$/;
+// Quoting marks at the start of lines ("> > text"), and the "On <date>, <name> wrote:" line of a reply.
+const QUOTE_MARKS = /^(?:[ \t]*>)+[ \t]?/gm;
+const ATTRIBUTION = /^[^\n]{0,200}\b(?:wrote|writes):[ \t]*(?:\n|$)/gm;
+// A URL (scheme or www.) kept as its host without "www."; an address as its domain.
+const URL =
+  /\b(?:(?:https?|ftp):\/\/|www\.)(?:[^\s/?#<>"'@]*@)?(?:www\.)?([^\s/?#<>"':]+)(?::\d+)?(?:[/?#][^\s<>"']*[^\s<>"'.,;:!?)\]])?/gi;
+const EMAIL = /\b[\w.+-]+@([\w-]+(?:\.[\w-]+)+)\b/g;
+
+/**
+ * Removes what a mail corpus teaches by accident rather than what spam is: mailing-list footers, the
+ * signature after `-- `, quoting marks and reply attributions; URLs become their host and addresses their
+ * domain (a path or a user name is noise; the domain is evidence).
+ *
+ * @example
+ * ```ts
+ * cleanMailText('> see https://www.example.com/a?b=1\n-- \nBob'); // 'see example.com'
+ * ```
+ */
+export function cleanMailText(text: string): string {
+  return `\n${text.replace(/\r\n?/g, '\n')}`
+    .replace(LIST_FOOTER, '\n')
+    .replace(SIGNATURE, '\n')
+    .replace(ATTRIBUTION, '')
+    .replace(QUOTE_MARKS, '')
+    .replace(URL, (_all, host: string) => host.replace(/\.+$/, '').toLowerCase())
+    .replace(EMAIL, (_all, domain: string) => domain.toLowerCase())
+    .slice(1);
+}
 
 /** One feature of a text as {@link explainFeatures} reports it: its id and the token it belongs to. */
 export interface ExplainedFeature {
@@ -132,7 +172,7 @@ function visitFeatures(
 ): void {
   const { buckets } = settings;
   const [minn, maxn] = settings.charNgrams;
-  const tokens = tokenize(text, settings);
+  const tokens = tokenize(settings.cleanMail ? cleanMailText(text) : text, settings);
   for (let t = 0; t < tokens.length; t++) {
     const token = tokens[t] as string;
     visit(fnv1a32(token, UNIGRAM) % buckets, token);
@@ -178,7 +218,9 @@ export function parseFeaturizerSettings(json: unknown, where: string): Featurize
   const problems: string[] = [];
   if (typeof json !== 'object' || json === null) problems.push('not an object');
   else {
-    if (s.version !== 1) problems.push(`version ${String(s.version)} is not 1`);
+    if (s.version !== 1 && s.version !== 2) problems.push(`version ${String(s.version)} is not 1 or 2`);
+    if (s.version === 1 && s.cleanMail !== undefined) problems.push('cleanMail needs version 2');
+    if (s.version === 2 && typeof s.cleanMail !== 'boolean') problems.push('cleanMail must be true or false');
     if (!positiveInt(s.buckets) || (s.buckets as number) >= 2 ** 31) problems.push('buckets');
     if (s.wordNgrams !== 1 && s.wordNgrams !== 2) problems.push('wordNgrams must be 1 or 2');
     const c = s.charNgrams;

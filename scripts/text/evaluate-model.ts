@@ -4,6 +4,7 @@ import { loadSettings } from '../../functions/core/config/env.ts';
 import type { ModelStore } from '../../functions/core/model-store/types.ts';
 import type { ModelRef } from '../../functions/core/tasks/types.ts';
 import { TextClassifier } from '../../functions/text/text-classifier.ts';
+import { type Calibration, calibration, type ScoredExample } from './calibration.ts';
 import { type ClassificationReport, classificationReport } from './classification-report.ts';
 import type { LabelledText } from './dataset.ts';
 
@@ -11,6 +12,17 @@ import type { LabelledText } from './dataset.ts';
 export interface ServedEvaluation {
   readonly model: ModelRef;
   readonly report: ClassificationReport;
+  /**
+   * The label whose probability is calibrated: the model's thresholded label, else the second of two
+   * labels; absent for models of more labels without a threshold.
+   */
+  readonly positive?: string;
+  /** The decision threshold the labels were given with, when the model has one. */
+  readonly threshold?: number;
+  /** Each example's probability of `positive` and whether it is one. */
+  readonly scored: ScoredExample[];
+  /** Calibration of `scored` (10 bins). */
+  readonly calibration?: Calibration;
   /** Wall-clock time of classifying every example, in ms. */
   readonly ms: number;
 }
@@ -28,10 +40,18 @@ export async function evaluateServedModel(
   const loaded = await store.load(wanted.name, wanted.version, wanted.variant);
   const classifier = await TextClassifier.create(loaded);
   const predicted: string[] = [];
+  const positive =
+    classifier.decision?.label ?? (classifier.labels.length === 2 ? classifier.labels[1] : undefined);
+  const scored: ScoredExample[] = [];
   const started = performance.now();
   for (let i = 0; i < examples.length; i += batchSize) {
-    const batch = examples.slice(i, i + batchSize).map((e) => e.text);
-    for (const result of await classifier.classify(batch)) predicted.push(result.label);
+    const batch = examples.slice(i, i + batchSize);
+    const results = await classifier.classify(batch.map((e) => e.text));
+    for (const [j, result] of results.entries()) {
+      predicted.push(result.label);
+      if (positive !== undefined)
+        scored.push({ score: result.scores[positive] ?? 0, positive: batch[j]?.label === positive });
+    }
   }
   const ms = performance.now() - started;
   return {
@@ -41,24 +61,35 @@ export async function evaluateServedModel(
       predicted,
       classifier.labels,
     ),
+    ...(positive !== undefined ? { positive, calibration: calibration(scored) } : {}),
+    ...(classifier.decision ? { threshold: classifier.decision.threshold } : {}),
+    scored,
     ms,
   };
 }
 
 /**
  * Publishes an evaluation as CloudWatch EMF through Powertools Metrics (stdout), with the dimensions of
- * the inference metrics (`service`, `task`, `model`, `variant`): `Accuracy` and `F1` (macro) in percent,
- * `Examples`; and one `F1` per class with a `label` dimension more.
+ * the inference metrics (`service`, `task`, `model`, `variant`, and `dataset` when named): `Accuracy` and
+ * `F1` (macro) in percent, `Examples`, `CalibrationError` (ECE, percent) where scores are calibrated; and one
+ * `F1` per class with a `label` dimension more.
  */
-export function publishEvaluationMetrics(task: string, evaluation: ServedEvaluation): void {
+export function publishEvaluationMetrics(task: string, evaluation: ServedEvaluation, dataset?: string): void {
   const { POWERTOOLS_METRICS_NAMESPACE: namespace, POWERTOOLS_SERVICE_NAME: serviceName } = loadSettings();
   const { model, report } = evaluation;
-  const dimensions = { task, model: `${model.name}@${model.version}`, variant: model.variant };
+  const dimensions = {
+    task,
+    model: `${model.name}@${model.version}`,
+    variant: model.variant,
+    ...(dataset ? { dataset } : {}),
+  };
   const metrics = new Metrics({ namespace, serviceName });
   metrics.addDimensions(dimensions);
   metrics.addMetric('Accuracy', MetricUnit.Percent, report.accuracy * 100);
   metrics.addMetric('F1', MetricUnit.Percent, report.macroF1 * 100);
   metrics.addMetric('Examples', MetricUnit.Count, report.examples);
+  if (evaluation.calibration)
+    metrics.addMetric('CalibrationError', MetricUnit.Percent, evaluation.calibration.ece * 100);
   metrics.publishStoredMetrics();
   for (const scores of report.perClass) {
     const perClass = new Metrics({ namespace, serviceName });

@@ -2,9 +2,14 @@
  * From labelled texts to a served model version: featurise, train, optionally search hyper-parameters on a
  * validation split, and write the fp32 and int8 ONNX variants with their featuriser settings and manifest.
  */
-import type { ModelManifest } from '../../functions/core/model-store/manifest.ts';
+import type { DecisionThreshold, ModelManifest } from '../../functions/core/model-store/manifest.ts';
 import { writeModelVersion } from '../../functions/core/model-store/write-model.ts';
-import { type FastTextWeights, forwardLogits, quantizeWeights } from '../../functions/text/fasttext-model.ts';
+import {
+  type FastTextWeights,
+  forwardLogits,
+  quantizeWeights,
+  softmax,
+} from '../../functions/text/fasttext-model.ts';
 import { buildFastTextOnnx, FASTTEXT_IO } from '../../functions/text/fasttext-onnx.ts';
 import { type FeaturizerSettings, featurize } from '../../functions/text/featurizer.ts';
 import { type ClassificationReport, classificationReport } from './classification-report.ts';
@@ -62,6 +67,14 @@ export function trainTextClassifier(
     recipe.training,
   );
   return { labels, recipe, weights, trainMs: performance.now() - started };
+}
+
+/** The probabilities of every label for each text by the plain TypeScript forward pass, in `labels` order. */
+export function probabilitiesInMemory(
+  model: TrainedTextClassifier,
+  texts: readonly string[],
+): Float64Array[] {
+  return texts.map((text) => softmax(forwardLogits(model.weights, featurize(text, model.recipe.featurizer))));
 }
 
 /** Labels predicted by the plain TypeScript forward pass (no onnxruntime): for search and quick checks. */
@@ -166,6 +179,8 @@ export interface TextClassifierExport {
   readonly source?: ModelManifest['source'];
   /** More manifest parameters (e.g. how the data was split). */
   readonly parameters?: Record<string, unknown>;
+  /** A decision threshold for one label (see {@link DecisionThreshold}); absent: the most probable wins. */
+  readonly decision?: DecisionThreshold;
 }
 
 /** File names inside a text classifier's model version. */
@@ -224,6 +239,7 @@ export async function writeTextClassifier(
         ...target.parameters,
       },
       ...(target.source ? { source: target.source } : {}),
+      ...(target.decision ? { decision: target.decision } : {}),
     },
     [
       { path: TEXT_MODEL_FILES.fp32, content: fp32 },

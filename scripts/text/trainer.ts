@@ -12,6 +12,22 @@ export interface TrainingOptions {
   /** Initial learning rate. */
   readonly lr: number;
   readonly seed: number;
+  /**
+   * Probability that each distinct feature of an example is left out of one update (feature dropout): the
+   * model cannot lean on a few tokens that happened to separate the training set. Mean pooling needs no
+   * rescaling. 0 or absent: none (and the same weights as before the option existed).
+   */
+  readonly dropout?: number;
+  /** L2 weight decay per update, applied to the embedding rows an update touches and the linear layer. */
+  readonly weightDecay?: number;
+  /** Weight of each class's examples in the loss, by class index; absent: 1 each. */
+  readonly classWeights?: readonly number[];
+  /**
+   * Features found in more than this share of the training examples ("the", "you", "please": the register
+   * of a corpus rather than its classes) keep a zero embedding: they still count in a text's mean, so
+   * serving needs no change, but they push neither way. Absent: every feature learns.
+   */
+  readonly maxDocumentFrequency?: number;
 }
 
 /** An example as the trainer sees it: its feature ids and its class index. */
@@ -71,6 +87,9 @@ export function trainFastText(
 ): FastTextWeights {
   const { buckets, classes } = shape;
   const { dim, epochs, lr, seed } = options;
+  const dropout = options.dropout ?? 0;
+  const decay = options.weightDecay ?? 0;
+  const classWeights = options.classWeights ?? [];
   const random = seededRandom(seed);
   const embedding = new Float32Array(buckets * dim);
   // fastText's initialisation: uniform in [-1/D, 1/D]; the linear layer starts at zero.
@@ -79,6 +98,18 @@ export function trainFastText(
   const bias = new Float32Array(classes);
 
   const usable = examples.filter((e) => e.ids.length > 0).map(countIds);
+  const kept = new Uint8Array(usable.reduce((most, e) => Math.max(most, e.ids.length), 0));
+  const frozen = new Uint8Array(options.maxDocumentFrequency === undefined ? 0 : buckets);
+  if (options.maxDocumentFrequency !== undefined) {
+    const documents = new Int32Array(buckets);
+    for (const e of usable) for (const id of e.ids) documents[id] = (documents[id] as number) + 1;
+    const most = options.maxDocumentFrequency * usable.length;
+    for (let id = 0; id < buckets; id++) {
+      if ((documents[id] as number) <= most) continue;
+      frozen[id] = 1;
+      embedding.fill(0, id * dim, (id + 1) * dim);
+    }
+  }
   const order = Int32Array.from(usable.keys());
   const total = Math.max(1, epochs * usable.length);
   const hidden = new Float64Array(dim);
@@ -94,11 +125,24 @@ export function trainFastText(
       order[j] = t;
     }
     for (const index of order) {
-      const { ids, counts, n, label } = usable[index] as CountedExample;
+      const { ids, counts, label } = usable[index] as CountedExample;
+      let { n } = usable[index] as CountedExample;
       const rate = lr * (1 - step / total);
       step++;
+      // Which distinct ids take part in this update; the random draws happen only with dropout, so a
+      // recipe without it gets the same weights as before.
+      const keep = dropout > 0 ? kept : undefined;
+      if (keep) {
+        n = 0;
+        for (let k = 0; k < ids.length; k++) {
+          keep[k] = random() >= dropout ? 1 : 0;
+          if (keep[k]) n += counts[k] as number;
+        }
+        if (n === 0) continue;
+      }
       hidden.fill(0);
       for (let k = 0; k < ids.length; k++) {
+        if (keep && !keep[k]) continue;
         const row = (ids[k] as number) * dim;
         const count = counts[k] as number;
         for (let d = 0; d < dim; d++)
@@ -118,8 +162,9 @@ export function trainFastText(
         sum += logits[c] as number;
       }
       // d(loss)/d(logit) = p − y, scaled by the step size.
+      const scale = rate * (classWeights[label] ?? 1);
       for (let c = 0; c < classes; c++)
-        gradLogits[c] = rate * ((logits[c] as number) / sum - (c === label ? 1 : 0));
+        gradLogits[c] = scale * ((logits[c] as number) / sum - (c === label ? 1 : 0));
       gradHidden.fill(0);
       for (let d = 0; d < dim; d++) {
         const h = hidden[d] as number;
@@ -127,16 +172,18 @@ export function trainFastText(
         for (let c = 0; c < classes; c++) {
           const at = d * classes + c;
           g += (weight[at] as number) * (gradLogits[c] as number);
-          weight[at] = (weight[at] as number) - h * (gradLogits[c] as number);
+          weight[at] = (weight[at] as number) * (1 - rate * decay) - h * (gradLogits[c] as number);
         }
         gradHidden[d] = g / n;
       }
       for (let c = 0; c < classes; c++) bias[c] = (bias[c] as number) - (gradLogits[c] as number);
+      const shrink = 1 - rate * decay;
       for (let k = 0; k < ids.length; k++) {
+        if ((keep && !keep[k]) || frozen[ids[k] as number]) continue;
         const row = (ids[k] as number) * dim;
         const count = counts[k] as number;
         for (let d = 0; d < dim; d++) {
-          embedding[row + d] = (embedding[row + d] as number) - count * (gradHidden[d] as number);
+          embedding[row + d] = (embedding[row + d] as number) * shrink - count * (gradHidden[d] as number);
         }
       }
     }

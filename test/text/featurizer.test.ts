@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import {
+  cleanMailText,
   DEFAULT_FEATURIZER,
   explainFeatures,
   type FeaturizerSettings,
@@ -103,7 +104,51 @@ describe('the text featuriser', () => {
 
   it('refuses settings that would not featurise', () => {
     expect(() => parseFeaturizerSettings({ ...settings, charNgrams: [4, 3] }, 'test')).toThrow(/charNgrams/);
-    expect(() => parseFeaturizerSettings({ ...settings, version: 2 }, 'test')).toThrow(/version/);
+    expect(() => parseFeaturizerSettings({ ...settings, version: 3 }, 'test')).toThrow(/version/);
+    expect(() => parseFeaturizerSettings({ ...settings, version: 2 }, 'test')).toThrow(/cleanMail/);
+    expect(() => parseFeaturizerSettings({ ...settings, cleanMail: true }, 'test')).toThrow(/version 2/);
     expect(parseFeaturizerSettings(JSON.parse(JSON.stringify(settings)), 'test')).toEqual(settings);
+  });
+
+  it('reads the settings of a version 2 model that cleans mail', () => {
+    const v2 = { ...settings, version: 2, cleanMail: true };
+
+    expect(parseFeaturizerSettings(JSON.parse(JSON.stringify(v2)), 'test')).toEqual(v2);
+  });
+});
+
+describe('mail clean-up before featurising', () => {
+  it('drops a mailing-list footer after its separator line', () => {
+    const text =
+      'Re: build\nThe patch works here.\n\n_______________________________________________\nExmh-users mailing list\nExmh-users@redhat.com\nhttps://listman.redhat.com/mailman/listinfo/exmh-users\n';
+
+    expect(cleanMailText(text).trim()).toBe('Re: build\nThe patch works here.');
+  });
+
+  it('keeps a separator line that no list footer follows', () => {
+    const text = 'Totals\n------------------------------\nTwo apples, three pears';
+
+    expect(cleanMailText(text)).toBe(text);
+  });
+
+  it('drops the signature after "-- ", quoting marks and the reply attribution', () => {
+    const text =
+      'Re: lunch\nOn Tue, Jo Bloggs wrote:\n> > are you free?\n> maybe\nYes, 12:30.\n-- \nJo Bloggs | +44 20 7946 0000';
+
+    expect(cleanMailText(text)).toBe('Re: lunch\nare you free?\nmaybe\nYes, 12:30.\n');
+  });
+
+  it('reduces URLs to their host and addresses to their domain', () => {
+    const text = 'See https://www.Example.com/a/b?c=1#d or www.shop.example.org/x, mail sales@Example.COM';
+
+    expect(cleanMailText(text)).toBe('See example.com or shop.example.org, mail example.com');
+  });
+
+  it('changes ids only for settings that ask for it: version 1 models featurise as before', () => {
+    const text = '> quoted https://example.com/path/to/page';
+    const v2 = { ...settings, version: 2 as const, cleanMail: true };
+
+    expect(featurize(text, settings)).not.toEqual(featurize(text, v2));
+    expect(featurize(text, v2)).toEqual(featurize('quoted example.com', settings));
   });
 });

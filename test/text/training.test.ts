@@ -2,8 +2,14 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { featurize } from '../../functions/text/featurizer.ts';
 import { holdOut, type LabelledText, parseCsv, readLabelledFile } from '../../scripts/text/dataset.ts';
-import { evaluateInMemory, searchRecipe, trainTextClassifier } from '../../scripts/text/train-classifier.ts';
+import {
+  evaluateInMemory,
+  predictInMemory,
+  searchRecipe,
+  trainTextClassifier,
+} from '../../scripts/text/train-classifier.ts';
 import { SMALL_RECIPE, spamSample, writeJsonl } from '../support/text-models.ts';
 
 describe('training a text classifier', () => {
@@ -47,6 +53,57 @@ describe('training a text classifier', () => {
     ).toBe(true);
     expect(again.weights.weight).toEqual(first.weights.weight);
     expect(reseeded.weights.weight).not.toEqual(first.weights.weight);
+  });
+
+  it('keeps the weights of a recipe without the regularisation options, and changes them with each', () => {
+    const few = sample.train.filter((_, i) => i % 6 === 0);
+    const plain = trainTextClassifier(few, SMALL_RECIPE);
+    const explicit = { ...SMALL_RECIPE.training, dropout: 0, classWeights: [1, 1] };
+
+    const same = trainTextClassifier(few, { ...SMALL_RECIPE, training: explicit });
+    const changed = [
+      { dropout: 0.5 },
+      { weightDecay: 1e-3 },
+      { classWeights: [3, 1] },
+      { maxDocumentFrequency: 0.2 },
+    ].map((option) =>
+      trainTextClassifier(few, { ...SMALL_RECIPE, training: { ...SMALL_RECIPE.training, ...option } }),
+    );
+
+    expect(same.weights.weight).toEqual(plain.weights.weight);
+    for (const model of changed) expect(model.weights.weight).not.toEqual(plain.weights.weight);
+  });
+
+  it('leaves features found in more than the given share of messages at zero, so they push neither way', () => {
+    const few = sample.train.filter((_, i) => i % 3 === 0);
+    const recipe = { ...SMALL_RECIPE, training: { ...SMALL_RECIPE.training, maxDocumentFrequency: 0.3 } };
+
+    const model = trainTextClassifier(few, recipe);
+
+    const { embedding, dim } = model.weights;
+    const messagesWith = (id: number) =>
+      few.filter((e) => featurize(e.text, recipe.featurizer).includes(id)).length;
+    const the = featurize('the', { ...recipe.featurizer, charNgrams: [0, 0] })[0] as number;
+    const rare = featurize('zygomorphic', { ...recipe.featurizer, charNgrams: [0, 0] })[0] as number;
+    expect(messagesWith(the)).toBeGreaterThan(0.3 * few.length);
+    expect(Array.from(embedding.subarray(the * dim, (the + 1) * dim)).every((v) => v === 0)).toBe(true);
+    expect(Array.from(embedding.subarray(rare * dim, (rare + 1) * dim)).some((v) => v !== 0)).toBe(true);
+  });
+
+  it('shifts decisions towards the class it weights more', () => {
+    const few = sample.train.filter((_, i) => i % 3 === 0);
+    const spamOf = (weights: number[]) => {
+      const model = trainTextClassifier(few, {
+        ...SMALL_RECIPE,
+        training: { ...SMALL_RECIPE.training, classWeights: weights },
+      });
+      return predictInMemory(
+        model,
+        sample.test.map((e) => e.text),
+      ).filter((l) => l === 'spam').length;
+    };
+
+    expect(spamOf([1, 4])).toBeGreaterThan(spamOf([4, 1]));
   });
 
   it('reads CSV with a header, quoted fields, doubled quotes and newlines inside quotes', async () => {

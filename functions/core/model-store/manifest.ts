@@ -95,6 +95,20 @@ export const TransformerSettings = z.object({
 });
 export type TransformerSettings = z.infer<typeof TransformerSettings>;
 
+/**
+ * A classifier's decision rule when it is not "the most probable label": `label` is given to a text whose
+ * probability of it is at least `threshold`, otherwise the most probable other label. Scores stay the
+ * model's; only the label changes. Chosen on validation data for a target share of false positives.
+ */
+export const DecisionThreshold = z.object({
+  /** The label the threshold guards, e.g. `spam`. */
+  label: z.string().min(1),
+  threshold: z.number().gt(0).lt(1),
+  /** What the threshold was chosen for, e.g. "at most 1 % of validation ham flagged". */
+  rationale: z.string().optional(),
+});
+export type DecisionThreshold = z.infer<typeof DecisionThreshold>;
+
 /** Name of a model or a version: safe as a path segment and an S3 key segment. */
 const segment = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'letters, digits, . _ - only');
 
@@ -128,6 +142,8 @@ export const ModelManifest = z
     parameters: z.record(z.string(), z.unknown()).optional(),
     /** Present for imported Hugging Face transformers (`npm run models:import`). */
     transformer: TransformerSettings.optional(),
+    /** A classifier's decision threshold; absent: the most probable label wins. */
+    decision: DecisionThreshold.optional(),
     source: z
       .object({ package: z.string(), version: z.string(), license: z.string(), files: z.array(z.string()) })
       .optional(),
