@@ -4,10 +4,12 @@
  *
  * It is one JSON document, validated by a zod schema; {@link DEFAULT_CONFIG} is what deploys when nothing is
  * given. A deployment changes it through CDK context, merged over the defaults (objects merge, arrays and
- * values replace, `null` removes a key, e.g. a task or a tier):
+ * values replace, `null` removes a key, e.g. a task or a tier; a task the defaults leave out, `text-embed`,
+ * starts from {@link OPT_IN_TASK_DEFAULTS} when named):
  *
  *   npx cdk deploy -c inferletConfig=deploy/prod.json
  *   npx cdk deploy -c inferlet='{"tasks":{"speech":null},"api":{"auth":{"type":"jwt",...}}}'
+ *   npx cdk deploy -c inferlet='{"tasks":{"text-embed":{"lambda":{"model":{"name":"minilm"}}}}}'
  *
  * (the file first, then `inferlet` over it). A configuration that does not validate stops synthesis with
  * every problem listed by its path.
@@ -18,9 +20,11 @@ import type { Node } from 'constructs';
 import { z } from 'zod';
 
 /**
- * The task functions a deployment can run, keyed by modality; mirrors `SUPPORTED_TASKS` (a test keeps them
- * equal) without importing the tasks, which would load onnxruntime into the CDK app. `nativePackages` are
- * the layers a function's bundle needs.
+ * The task functions a deployment can run, keyed by each task's upload segment (`incoming/<key>/`): the
+ * modality for the first task of a modality, `text-embed` for `text/embed`, which shares `text` with
+ * `text/classify` (S3 refuses notifications whose prefixes overlap, so it cannot be `incoming/text/embed/`).
+ * Mirrors `SUPPORTED_TASKS` (a test keeps them equal) without importing the tasks, which would load
+ * onnxruntime into the CDK app. `nativePackages` are the layers a function's bundle needs.
  */
 export const TASK_FUNCTIONS = Object.freeze({
   image: {
@@ -47,9 +51,22 @@ export const TASK_FUNCTIONS = Object.freeze({
     uploadEntry: 'functions/speech/upload-handler.ts',
     nativePackages: ['onnxruntime-node'],
   },
+  'text-embed': {
+    task: 'text/embed',
+    route: '/v1/text/embed',
+    // No embedding model ships: the deployment imports one (`npm run models:import`) under this name or
+    // names its own in `tasks.text-embed.lambda.model`.
+    defaultModel: 'text-embedding',
+    httpEntry: 'functions/text/embed-handler.ts',
+    uploadEntry: 'functions/text/embed-upload-handler.ts',
+    nativePackages: ['onnxruntime-node'],
+  },
 } as const);
 
-/** A key of {@link TASK_FUNCTIONS}: the modality, which is also the task's upload prefix `incoming/<modality>/`. */
+/**
+ * A key of {@link TASK_FUNCTIONS}: the task's upload segment (its uploads are `incoming/<key>/`), also the
+ * `tasks.<key>` of the configuration, the `/gpu/<key>/` route of its GPU service and its construct ids.
+ */
 export type TaskKey = keyof typeof TASK_FUNCTIONS;
 /** Every {@link TaskKey}, in a stable order. */
 export const TASK_KEYS = Object.keys(TASK_FUNCTIONS) as TaskKey[];
@@ -281,7 +298,13 @@ export const InferletConfigSchema = z
       .regex(/^[a-z]{2}(-[a-z]+)+-\d$/, 'must be an AWS region, e.g. eu-west-1')
       .optional(),
     tasks: z
-      .object({ image: TaskConfig.optional(), text: TaskConfig.optional(), speech: TaskConfig.optional() })
+      .object({
+        image: TaskConfig.optional(),
+        text: TaskConfig.optional(),
+        speech: TaskConfig.optional(),
+        /** `text/embed` on an imported encoder; absent by default (see {@link OPT_IN_TASK_DEFAULTS}). */
+        'text-embed': TaskConfig.optional(),
+      })
       .strict(),
     api: z
       .object({
@@ -392,8 +415,9 @@ export type GpuServiceSizing = Omit<GpuTierConfig, 'model'>;
 export type GpuNetworkConfig = z.infer<typeof GpuNetwork>;
 
 /**
- * What deploys when nothing is configured: the three tasks on Lambda with the variants their manifests
- * give the `lambda` tier (int8 for text), each upload queue capped at a few concurrent invocations so a burst
+ * What deploys when nothing is configured: the three tasks whose models ship (not `text-embed`, see
+ * {@link OPT_IN_TASK_DEFAULTS}) on Lambda with the variants their manifests give the `lambda` tier (int8 for
+ * text), each upload queue capped at a few concurrent invocations so a burst
  * of uploads cannot take the account's concurrency from the HTTP functions, IAM-authenticated API, `dev`
  * profile, canary rollouts. No GPU tier: it is opt-in (see `tasks.<task>.gpu`), e.g.
  * `-c inferlet='{"region":"eu-west-1","tasks":{"image":{"gpu":{}}}}'`.
@@ -451,6 +475,24 @@ export const DEFAULT_CONFIG: InferletConfig = Object.freeze({
   rollout: { lambda: 'canary10Percent15Minutes' },
 } satisfies InferletConfig);
 
+/**
+ * Tasks that {@link DEFAULT_CONFIG} leaves out because no model for them ships, with the settings a
+ * configuration that names one starts from: `text-embed` serves an imported encoder, so
+ * `{"tasks":{"text-embed":{"lambda":{"model":{"name":"minilm"}}}}}` deploys it on Lambda with the sizing below.
+ * 2048 MB holds any model whose files fit a function's 512 MB `/tmp` (twice the weights plus 256 MB, 1280 MB)
+ * and gives a transformer more than one vCPU; uploads are limited as `text`'s are.
+ */
+export const OPT_IN_TASK_DEFAULTS: Readonly<Partial<Record<TaskKey, TaskConfig>>> = Object.freeze({
+  'text-embed': {
+    lambda: {
+      model: {},
+      http: { memoryMb: 2048, timeoutSeconds: 30 },
+      upload: { memoryMb: 2048, timeoutSeconds: 300, batchSize: 1, maxConcurrency: 5 },
+    },
+    uploads: { consumers: ['lambda'], maxUploadBytes: 10 * 1024 * 1024, maxReceiveCount: 3 },
+  },
+} satisfies Partial<Record<TaskKey, TaskConfig>>);
+
 /** The configuration does not validate; the message lists every problem by path. */
 export class InvalidConfigError extends Error {
   override readonly name = 'InvalidConfigError';
@@ -470,6 +512,38 @@ export function mergeConfig(base: unknown, override: unknown): unknown {
     else merged[key] = mergeConfig(base[key], value);
   }
   return merged;
+}
+
+/**
+ * {@link DEFAULT_CONFIG} with each override merged over it in turn ({@link mergeConfig}); an override that
+ * names a task the defaults leave out ({@link OPT_IN_TASK_DEFAULTS}) merges over that task's defaults, so it
+ * needs to give only what differs.
+ *
+ * @example
+ * ```ts
+ * parseConfig(mergeOverDefaults({ tasks: { 'text-embed': { lambda: { model: { name: 'minilm' } } } } }));
+ * // the three default tasks, and text/embed on Lambda serving minilm with 2048 MB functions
+ * ```
+ */
+export function mergeOverDefaults(...overrides: readonly unknown[]): unknown {
+  let merged: unknown = DEFAULT_CONFIG;
+  for (const override of overrides) {
+    merged = mergeConfig(withOptInTasks(merged, override), override);
+  }
+  return merged;
+}
+
+/** `base` with the defaults of each opt-in task that `override` names (with an object) and `base` lacks. */
+function withOptInTasks(base: unknown, override: unknown): unknown {
+  if (!isPlainObject(base) || !isPlainObject(override)) return base;
+  const named = override.tasks;
+  if (!isPlainObject(named)) return base;
+  const baseTasks: Record<string, unknown> = isPlainObject(base.tasks) ? base.tasks : {};
+  const added = Object.entries(OPT_IN_TASK_DEFAULTS).filter(
+    ([key]) => isPlainObject(named[key]) && baseTasks[key] === undefined,
+  );
+  if (added.length === 0) return base;
+  return { ...base, tasks: { ...baseTasks, ...Object.fromEntries(added) } };
 }
 
 function isPlainObject(value: unknown): value is Record<string, unknown> {
@@ -499,21 +573,21 @@ export function parseConfig(candidate: unknown, source = 'configuration'): Infer
  * `-c` gives it, or an object, as `cdk.json` or a test gives it).
  */
 export function loadConfig(node: Node): InferletConfig {
-  let merged: unknown = DEFAULT_CONFIG;
+  const overrides: unknown[] = [];
   const sources: string[] = ['defaults'];
   const file = node.tryGetContext('inferletConfig') as unknown;
   if (file !== undefined) {
     if (typeof file !== 'string') throw new InvalidConfigError('context inferletConfig must be a file path');
     const path = resolve(file);
-    merged = mergeConfig(merged, parseJson(readFileSync(path, 'utf8'), `file ${path}`));
+    overrides.push(parseJson(readFileSync(path, 'utf8'), `file ${path}`));
     sources.push(`file ${path}`);
   }
   const inline = node.tryGetContext('inferlet') as unknown;
   if (inline !== undefined) {
-    merged = mergeConfig(merged, typeof inline === 'string' ? parseJson(inline, 'context inferlet') : inline);
+    overrides.push(typeof inline === 'string' ? parseJson(inline, 'context inferlet') : inline);
     sources.push('context inferlet');
   }
-  return parseConfig(merged, sources.join(' + '));
+  return parseConfig(mergeOverDefaults(...overrides), sources.join(' + '));
 }
 
 function parseJson(text: string, source: string): Json {

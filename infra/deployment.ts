@@ -91,7 +91,7 @@ function checkLambdaFits(
 
 /** One task as deployed. */
 export interface TaskDeployment {
-  /** The modality: upload prefix `incoming/<key>/` and the construct ids. */
+  /** The task's upload segment (`incoming/<key>/`), `tasks.<key>` of the configuration and the construct ids. */
   readonly key: TaskKey;
   /** Task name, e.g. `image/ocr`. */
   readonly task: string;
@@ -133,6 +133,7 @@ export function resolveDeployment(config: InferletConfig, repositoryDir: string)
       resolveModel(repositoryDir, task[tier]?.model ?? {}, fn.defaultModel, tier, {
         path: `tasks.${key}.${tier}.model`,
         published: config.storage.publishModels,
+        task: fn.task,
       });
     tasks.push({
       key,
@@ -162,7 +163,7 @@ function resolveModel(
   choice: ModelChoice,
   defaultName: string,
   tier: Tier,
-  where: { readonly path: string; readonly published: boolean },
+  where: { readonly path: string; readonly published: boolean; readonly task: string },
 ): ResolvedModel {
   const name = choice.name ?? defaultName;
   const fail = (message: string): never => {
@@ -178,7 +179,8 @@ function resolveModel(
     if (where.published)
       fail(
         `model ${name}${version ? `@${version}` : ''} is not in the local model repository ${repositoryDir}, which the ` +
-          'deploy publishes; build it (npm run models:build) or pick a model that is there',
+          'deploy publishes; build it (npm run models:build), import it there (npm run models:import -- --from ' +
+          `<export> --name ${name}) or pick a model that is there`,
       );
     if (!version || !choice.variant)
       fail(
@@ -187,6 +189,12 @@ function resolveModel(
       );
     return model(name, version as string, choice.variant as string, [name]);
   }
+  // The function would load it and fail at its first cold start; say so now, while nothing is deployed.
+  if (manifest.task !== where.task)
+    fail(
+      `model ${name}@${manifest.version} is a ${manifest.task} model (its manifest's task) and cannot serve ` +
+        `${where.task}; name a ${where.task} model`,
+    );
   const variant = manifest.tiers?.[tier] ?? manifest.defaultVariant;
   const bytes = downloadBytes(repositoryDir, manifest, variant);
   if (choice.variant && choice.variant !== variant)

@@ -21,6 +21,8 @@ export const LAMBDA_ENTRIES: Readonly<Record<string, string>> = {
   'image-uploads': 'functions/image/upload-handler.ts',
   text: 'functions/text/handler.ts',
   'text-uploads': 'functions/text/upload-handler.ts',
+  'text-embed': 'functions/text/embed-handler.ts',
+  'text-embed-uploads': 'functions/text/embed-upload-handler.ts',
   speech: 'functions/speech/handler.ts',
   'speech-uploads': 'functions/speech/upload-handler.ts',
 };

@@ -61,7 +61,7 @@ export class InferletStack extends Stack {
   readonly nativeLayers?: NativeLayers;
   readonly api: InferenceApi;
   readonly monitoring: InferenceMonitoring;
-  /** Upload queues by task key (`image`, ...). */
+  /** Upload queues by task key (`image`, `text-embed`, ...). */
   readonly uploadQueues = new Map<string, UploadQueue>();
   /** Lambda functions by task key. */
   readonly lambdaTasks = new Map<string, LambdaTaskFunctions>();
@@ -281,6 +281,10 @@ export class InferletStack extends Stack {
   }
 }
 
-function pascal(key: string): string {
-  return key.charAt(0).toUpperCase() + key.slice(1);
+/** A task key as a construct id and alarm-name part: `image` -> `Image`, `text-embed` -> `TextEmbed`. */
+export function pascal(key: string): string {
+  return key
+    .split('-')
+    .map((part) => part.charAt(0).toUpperCase() + part.slice(1))
+    .join('');
 }

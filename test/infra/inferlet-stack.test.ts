@@ -1,4 +1,4 @@
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { App, CfnElement } from 'aws-cdk-lib';
@@ -7,25 +7,34 @@ import { Bucket } from 'aws-cdk-lib/aws-s3';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import type { IConstruct } from 'constructs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DEFAULT_TASKS } from '../../functions/tasks.ts';
+import { uploadSegmentOf } from '../../functions/core/tasks/types.ts';
+import { DEFAULT_TASKS, SUPPORTED_TASKS } from '../../functions/tasks.ts';
 import { createInferletApp, MODEL_REPOSITORY_DIR } from '../../infra/app.ts';
 import {
   DEFAULT_CONFIG,
   InvalidConfigError,
   mergeConfig,
+  mergeOverDefaults,
+  OPT_IN_TASK_DEFAULTS,
   parseConfig,
   TASK_FUNCTIONS,
   TASK_KEYS,
+  type TaskKey,
 } from '../../infra/config.ts';
 import type { GpuService } from '../../infra/constructs/gpu-service.ts';
 import { resolveDeployment } from '../../infra/deployment.ts';
-import type { InferletStack } from '../../infra/stacks/inferlet-stack.ts';
+import { type InferletStack, pascal } from '../../infra/stacks/inferlet-stack.ts';
 import type { LayerBuild } from '../../layers/build-layer.ts';
 import { buildOnnxRuntimeLayer } from '../../layers/onnxruntime/build.ts';
 import { buildSharpLayer } from '../../layers/sharp/build.ts';
+import { importModel } from '../../scripts/import-model.ts';
+import { writeBertExport } from '../support/bert-model.ts';
 
 type Json = Record<string, unknown>;
 type Resource = { Properties: Json; DependsOn?: string[] };
+
+/** The tasks the default configuration deploys (every task but text-embed, whose model is imported). */
+const DEFAULT_KEYS = TASK_KEYS.filter((key) => DEFAULT_CONFIG.tasks[key]);
 
 /** The context `cdk synth` runs with (feature flags), without bundling so synthesis stays fast. */
 function synthContext(extra: Json = {}): Json {
@@ -37,11 +46,57 @@ let workDir: string;
 let ortLayer: LayerBuild;
 let sharpLayer: LayerBuild;
 
-function newApp(context: Json = {}): { app: App; stack: InferletStack } {
+function newApp(context: Json = {}, repositoryDir?: string): { app: App; stack: InferletStack } {
   return createInferletApp(
     { context: synthContext(context), outdir: mkdtempSync(join(workDir, 'cdk.out-')) },
-    { nativeLayers: { buildOnnxRuntime: () => ortLayer, buildSharp: () => sharpLayer } },
+    {
+      nativeLayers: { buildOnnxRuntime: () => ortLayer, buildSharp: () => sharpLayer },
+      ...(repositoryDir && { repositoryDir }),
+    },
   );
+}
+
+/** The S3 permissions of a role's inline policies, as sorted `action resource` lines. */
+function s3PermissionsIn(template: Template, roleId: string): string[] {
+  const statements = Object.values(
+    template.findResources('AWS::IAM::Policy', {
+      Properties: { Roles: Match.arrayWith([{ Ref: roleId }]) },
+    }),
+  ).flatMap(
+    (policy) =>
+      (policy as { Properties: { PolicyDocument: { Statement: Json[] } } }).Properties.PolicyDocument
+        .Statement,
+  );
+  return statements
+    .flatMap((statement) =>
+      [statement.Action]
+        .flat()
+        .flatMap((action) =>
+          [statement.Resource].flat().map((resource) => ({ effect: statement.Effect, action, resource })),
+        ),
+    )
+    .filter(({ action }) => String(action).startsWith('s3:'))
+    .map(({ effect, action, resource }) => `${effect} ${action} ${JSON.stringify(resource)}`)
+    .sort();
+}
+
+/** What an upload function of the task with upload segment `segment` may do in S3, beside reading models. */
+function uploadPermissions(modelsArn: Json, uploadsArn: Json, segment: string): string[] {
+  const allow = (action: string, resource: unknown) => `Allow ${action} ${JSON.stringify(resource)}`;
+  const objects = (arn: Json, suffix: string) => ({ 'Fn::Join': ['', [arn, `/${suffix}`]] });
+  return [
+    allow('s3:GetObject', objects(modelsArn, '*')),
+    allow('s3:ListBucket', modelsArn),
+    allow('s3:GetObject', objects(uploadsArn, `incoming/${segment}/*`)),
+    allow('s3:GetObjectVersion', objects(uploadsArn, `incoming/${segment}/*`)),
+    allow('s3:GetObject', objects(uploadsArn, `results/${segment}/*`)),
+    allow('s3:PutObject', objects(uploadsArn, `results/${segment}/*`)),
+    allow('s3:DeleteObject', objects(uploadsArn, `results/${segment}/*`)),
+    allow('s3:GetObject', objects(uploadsArn, `errors/${segment}/*`)),
+    allow('s3:PutObject', objects(uploadsArn, `errors/${segment}/*`)),
+    allow('s3:DeleteObject', objects(uploadsArn, `errors/${segment}/*`)),
+    allow('s3:ListBucket', uploadsArn),
+  ].sort();
 }
 
 beforeAll(() => {
@@ -90,21 +145,37 @@ describe('the native layers', () => {
 });
 
 describe('the configuration', () => {
-  // text/embed serves an imported model only (no default in models/) and has no Lambda function of its own.
-  it('names the same tasks, routes and default models as the tasks served by default', () => {
+  it('names every supported task by its upload segment, with the same route and default model', () => {
     const fromInfra = TASK_KEYS.map((key) => {
       const { task, route, defaultModel } = TASK_FUNCTIONS[key];
-      return { name: task, modality: key, route, defaultModel };
+      return { name: task, segment: key, route, defaultModel };
     });
-    const fromRegistry = DEFAULT_TASKS.map(({ name, modality, route, defaultModel }) => ({
-      name,
-      modality,
-      route,
-      defaultModel,
+    const fromRegistry = Object.values(SUPPORTED_TASKS).map((definition) => ({
+      name: definition.name,
+      segment: uploadSegmentOf(definition),
+      route: definition.route,
+      defaultModel: definition.defaultModel,
     }));
 
     expect(fromInfra).toEqual(expect.arrayContaining(fromRegistry));
     expect(fromInfra).toHaveLength(fromRegistry.length);
+  });
+
+  // text/embed serves an imported model only: no model of it ships, so no default deployment has it.
+  it('deploys by default the tasks served by default, and text-embed only where a configuration names it', () => {
+    const named = parseConfig(
+      mergeOverDefaults({ tasks: { 'text-embed': { lambda: { model: { name: 'e' } } } } }),
+    );
+
+    expect(DEFAULT_KEYS.map((key) => TASK_FUNCTIONS[key].task).sort()).toEqual(
+      DEFAULT_TASKS.map((task) => task.name).sort(),
+    );
+    expect(DEFAULT_CONFIG.tasks['text-embed']).toBeUndefined();
+    expect(named.tasks['text-embed']).toEqual({
+      ...OPT_IN_TASK_DEFAULTS['text-embed'],
+      lambda: { ...OPT_IN_TASK_DEFAULTS['text-embed']?.lambda, model: { name: 'e' } },
+    });
+    expect(Object.keys(named.tasks)).toEqual([...DEFAULT_KEYS, 'text-embed']);
   });
 
   it('lists every problem of an invalid configuration by its path', () => {
@@ -261,35 +332,13 @@ describe('the Inferlet stack', () => {
     if (!fns?.upload) throw new Error(`no functions for ${key}`);
     return { http: fns.http, upload: fns.upload };
   };
-  /** The S3 permissions of a role's inline policies, as sorted `action resource` lines (all are Allow). */
-  const s3Permissions = (roleId: string) => {
-    const statements = Object.values(
-      template.findResources('AWS::IAM::Policy', {
-        Properties: { Roles: Match.arrayWith([{ Ref: roleId }]) },
-      }),
-    ).flatMap(
-      (policy) =>
-        (policy as { Properties: { PolicyDocument: { Statement: Json[] } } }).Properties.PolicyDocument
-          .Statement,
-    );
-    return statements
-      .flatMap((statement) =>
-        [statement.Action]
-          .flat()
-          .flatMap((action) =>
-            [statement.Resource].flat().map((resource) => ({ effect: statement.Effect, action, resource })),
-          ),
-      )
-      .filter(({ action }) => String(action).startsWith('s3:'))
-      .map(({ effect, action, resource }) => `${effect} ${action} ${JSON.stringify(resource)}`)
-      .sort();
-  };
+  const s3Permissions = (roleId: string) => s3PermissionsIn(template, roleId);
 
   it('runs an HTTP and an upload function per task on nodejs22.x and x86_64 with the layers its bundle needs', () => {
     const ort = id(stack.nativeLayers?.onnxRuntime as IConstruct);
     const sharp = id(stack.nativeLayers?.sharp as IConstruct);
 
-    for (const key of TASK_KEYS) {
+    for (const key of DEFAULT_KEYS) {
       const layers = key === 'image' ? [{ Ref: ort }, { Ref: sharp }] : [{ Ref: ort }];
       for (const fn of Object.values(functionsOf(key))) {
         expect(resource(id(fn.function)).Properties).toMatchObject({
@@ -303,7 +352,7 @@ describe('the Inferlet stack', () => {
   });
 
   it('gives each function the memory and timeout of its configuration', () => {
-    for (const key of TASK_KEYS) {
+    for (const key of DEFAULT_KEYS) {
       const settings = DEFAULT_CONFIG.tasks[key]?.lambda;
       const { http, upload } = functionsOf(key);
 
@@ -320,9 +369,13 @@ describe('the Inferlet stack', () => {
 
   it('points each function at the models bucket, the lambda tier and its pinned model', () => {
     const models = id(stack.models.bucket);
-    const expected = { image: 'ppocr-v4@1', text: 'spam-fasttext@1', speech: 'silero-vad@1' };
+    const expected: Partial<Record<TaskKey, string>> = {
+      image: 'ppocr-v4@1',
+      text: 'spam-fasttext@1',
+      speech: 'silero-vad@1',
+    };
 
-    for (const key of TASK_KEYS) {
+    for (const key of DEFAULT_KEYS) {
       const variable = `MODEL_${TASK_FUNCTIONS[key].task.replace('/', '_').toUpperCase()}`;
       const { http, upload } = functionsOf(key);
       for (const fn of [http, upload]) {
@@ -346,7 +399,7 @@ describe('the Inferlet stack', () => {
   });
 
   it('sends each function’s logs to its own log group, kept as configured', () => {
-    for (const key of TASK_KEYS) {
+    for (const key of DEFAULT_KEYS) {
       for (const fn of Object.values(functionsOf(key))) {
         const logGroup = id(fn.logGroup);
 
@@ -430,7 +483,7 @@ describe('the Inferlet stack', () => {
 
     expect(notifications.Properties.BucketName).toEqual({ Ref: id(stack.uploads.bucket) });
     expect(QueueConfigurations).toEqual(
-      TASK_KEYS.map((key) => ({
+      DEFAULT_KEYS.map((key) => ({
         Events: ['s3:ObjectCreated:*'],
         Filter: { Key: { FilterRules: [{ Name: 'prefix', Value: `incoming/${key}/` }] } },
         QueueArn: { 'Fn::GetAtt': [id(stack.uploadQueues.get(key)?.queue as IConstruct), 'Arn'] },
@@ -439,7 +492,7 @@ describe('the Inferlet stack', () => {
   });
 
   it('gives each upload queue an encrypted dead-letter queue and a visibility timeout of six function timeouts', () => {
-    for (const key of TASK_KEYS) {
+    for (const key of DEFAULT_KEYS) {
       const uploads = stack.uploadQueues.get(key);
       const queue = resource(id(uploads?.queue as IConstruct)).Properties;
       const deadLetters = resource(id(uploads?.deadLetterQueue as IConstruct)).Properties;
@@ -457,7 +510,7 @@ describe('the Inferlet stack', () => {
   });
 
   it('feeds each queue to its upload function’s live alias with partial batch responses and a concurrency cap', () => {
-    for (const key of TASK_KEYS) {
+    for (const key of DEFAULT_KEYS) {
       const upload = DEFAULT_CONFIG.tasks[key]?.lambda?.upload;
       template.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
         EventSourceArn: { 'Fn::GetAtt': [id(stack.uploadQueues.get(key)?.queue as IConstruct), 'Arn'] },
@@ -476,7 +529,7 @@ describe('the Inferlet stack', () => {
         ScalingConfig: { MaximumConcurrency: upload?.maxConcurrency },
       });
     }
-    expect(TASK_KEYS.map((key) => DEFAULT_CONFIG.tasks[key]?.lambda?.upload.maxConcurrency)).toEqual([
+    expect(DEFAULT_KEYS.map((key) => DEFAULT_CONFIG.tasks[key]?.lambda?.upload.maxConcurrency)).toEqual([
       5, 5, 5,
     ]);
   });
@@ -512,8 +565,8 @@ describe('the Inferlet stack', () => {
       Ref: id(stack.monitoring.node.findChild(name) as IConstruct),
     });
 
-    expect(groups).toHaveLength(2 * TASK_KEYS.length);
-    for (const key of TASK_KEYS) {
+    expect(groups).toHaveLength(2 * DEFAULT_KEYS.length);
+    for (const key of DEFAULT_KEYS) {
       for (const [door, fn] of [
         ['Http', functionsOf(key).http],
         ['Upload', functionsOf(key).upload],
@@ -530,8 +583,8 @@ describe('the Inferlet stack', () => {
           (alarm) => alarm.Name,
         );
         expect(names).toEqual([
-          alarmName(`${pascalKey(key)}${door}ErrorRate`),
-          alarmName(`${pascalKey(key)}${door}FunctionErrorRate`),
+          alarmName(`${pascal(key)}${door}ErrorRate`),
+          alarmName(`${pascal(key)}${door}FunctionErrorRate`),
         ]);
       }
     }
@@ -548,24 +601,11 @@ describe('the Inferlet stack', () => {
     const objects = (arn: Json, suffix: string) => ({ 'Fn::Join': ['', [arn, `/${suffix}`]] });
     const modelReads = [allow('s3:GetObject', objects(modelsArn, '*')), allow('s3:ListBucket', modelsArn)];
 
-    for (const key of TASK_KEYS) {
+    for (const key of DEFAULT_KEYS) {
       const { http, upload } = functionsOf(key);
 
       expect(s3Permissions(id(http.role))).toEqual(modelReads.sort());
-      expect(s3Permissions(id(upload.role))).toEqual(
-        [
-          ...modelReads,
-          allow('s3:GetObject', objects(uploadsArn, `incoming/${key}/*`)),
-          allow('s3:GetObjectVersion', objects(uploadsArn, `incoming/${key}/*`)),
-          allow('s3:GetObject', objects(uploadsArn, `results/${key}/*`)),
-          allow('s3:PutObject', objects(uploadsArn, `results/${key}/*`)),
-          allow('s3:DeleteObject', objects(uploadsArn, `results/${key}/*`)),
-          allow('s3:GetObject', objects(uploadsArn, `errors/${key}/*`)),
-          allow('s3:PutObject', objects(uploadsArn, `errors/${key}/*`)),
-          allow('s3:DeleteObject', objects(uploadsArn, `errors/${key}/*`)),
-          allow('s3:ListBucket', uploadsArn),
-        ].sort(),
-      );
+      expect(s3Permissions(id(upload.role))).toEqual(uploadPermissions(modelsArn, uploadsArn, key));
       for (const role of [http.role, upload.role]) {
         expect(resource(id(role)).Properties.ManagedPolicyArns).toBeUndefined();
       }
@@ -654,7 +694,7 @@ describe('the Inferlet stack', () => {
     const [dashboard] = Object.values(template.findResources('AWS::CloudWatch::Dashboard')) as Resource[];
     const body = JSON.stringify(dashboard?.Properties.DashboardBody);
 
-    for (const key of TASK_KEYS) {
+    for (const key of DEFAULT_KEYS) {
       for (const fn of Object.values(functionsOf(key)))
         expect(body).toContain(`{"Ref":"${id(fn.function)}"}`);
       const uploads = stack.uploadQueues.get(key);
@@ -685,12 +725,12 @@ describe('the Inferlet stack', () => {
   });
 
   it('alarms on the 5xx rate of every task’s HTTP requests and uploads, from the EMF Errors and Requests', () => {
-    for (const key of TASK_KEYS) {
+    for (const key of DEFAULT_KEYS) {
       for (const [door, source] of [
         ['Http', 'http'],
         ['Upload', 'upload'],
       ] as const) {
-        const alarm = stack.monitoring.node.tryFindChild(`${pascalKey(key)}${door}ErrorRate`) as IConstruct;
+        const alarm = stack.monitoring.node.tryFindChild(`${pascal(key)}${door}ErrorRate`) as IConstruct;
         const { Metrics: metrics } = resource(id(alarm)).Properties as { Metrics: Json[] };
         const stat = (name: string) =>
           (metrics.find((m) => m.Id === name)?.MetricStat as Json | undefined)?.Metric as Json;
@@ -726,7 +766,7 @@ describe('the Inferlet stack', () => {
         JSON.stringify(alarm.Properties).includes(`{"Name":"FunctionName","Value":{"Ref":"${fnId}"}}`),
       );
 
-    for (const key of TASK_KEYS) {
+    for (const key of DEFAULT_KEYS) {
       for (const fn of Object.values(functionsOf(key))) {
         const own = onFunction(id(fn.function));
         const expressions = own
@@ -819,6 +859,266 @@ describe('the Inferlet stack', () => {
     new Bucket(otherStack, 'Unlogged', { enforceSSL: true });
 
     expect(() => other.synth()).toThrow(/AwsSolutions-S1/);
+  });
+});
+
+/** text/embed on Lambda serving the encoder imported as `minilm`, beside text/classify. */
+const EMBED_ON_LAMBDA = {
+  tasks: { image: null, speech: null, 'text-embed': { lambda: { model: { name: 'minilm' } } } },
+} as const;
+
+describe('a deployment that names an imported encoder for text-embed', () => {
+  let repository: string;
+  let app: App;
+  let stack: InferletStack;
+  let template: Template;
+
+  beforeAll(async () => {
+    // A repository of its own (the deploy publishes the one it resolves against): the shipped text model,
+    // an encoder and a classifier imported from Hugging Face-style exports.
+    repository = join(workDir, 'repository');
+    cpSync(join(MODEL_REPOSITORY_DIR, 'spam-fasttext'), join(repository, 'spam-fasttext'), {
+      recursive: true,
+    });
+    await writeBertExport(join(workDir, 'encoder-export'), { head: 'encoder', seed: 5 });
+    await writeBertExport(join(workDir, 'classifier-export'), { head: 'classifier', labels: 2, seed: 6 });
+    for (const [name, from] of [
+      ['minilm', 'encoder-export'],
+      ['huge-encoder', 'encoder-export'],
+      ['sentiment', 'classifier-export'],
+    ]) {
+      await importModel([
+        '--from',
+        join(workDir, from as string),
+        '--name',
+        name as string,
+        '--repository',
+        repository,
+      ]);
+    }
+    ({ app, stack } = newApp({ inferlet: EMBED_ON_LAMBDA }, repository));
+    template = Template.fromStack(stack);
+  });
+
+  const id = (construct: IConstruct) => stack.getLogicalId(construct.node.defaultChild as CfnElement);
+  const resource = (logicalId: string) => template.toJSON().Resources[logicalId] as Resource;
+  const embed = () => {
+    const fns = stack.lambdaTasks.get('text-embed');
+    if (!fns?.upload) throw new Error('no text-embed functions');
+    return { http: fns.http, upload: fns.upload };
+  };
+  const variables = (fn: IConstruct) =>
+    (resource(id(fn)).Properties.Environment as { Variables: Json }).Variables;
+
+  it('runs an HTTP and an upload function for text/embed with MODEL_TEXT_EMBED pinned to the encoder', () => {
+    const ort = id(stack.nativeLayers?.onnxRuntime as IConstruct);
+    const { http, upload } = embed();
+
+    expect([...stack.lambdaTasks.keys()]).toEqual(['text', 'text-embed']);
+    for (const [fn, door] of [
+      [http, 'over HTTP'],
+      [upload, 'of uploads under incoming/text-embed/'],
+    ] as const) {
+      expect(resource(id(fn.function)).Properties).toMatchObject({
+        Runtime: 'nodejs22.x',
+        Architectures: ['x86_64'],
+        Layers: [{ Ref: ort }],
+        MemorySize: 2048,
+        Description: `text/embed ${door} (minilm@1, fp32)`,
+      });
+      expect(variables(fn.function)).toMatchObject({ MODEL_TEXT_EMBED: 'minilm@1', MODEL_TIER: 'lambda' });
+      expect(variables(fn.function)).not.toHaveProperty('MODEL_TEXT_CLASSIFY');
+    }
+    expect(variables(upload.function)).toMatchObject({ MAX_UPLOAD_BYTES: String(10 * 1024 * 1024) });
+    expect(variables(stack.lambdaTasks.get('text')?.http.function as IConstruct)).toMatchObject({
+      MODEL_TEXT_CLASSIFY: 'spam-fasttext@1',
+    });
+  });
+
+  it('routes POST /v1/text/embed and the encoder’s OIP endpoints to the live alias of its HTTP function', () => {
+    const integrationOf = (routeKey: string) => {
+      const [route] = Object.values(
+        template.findResources('AWS::ApiGatewayV2::Route', { Properties: { RouteKey: routeKey } }),
+      ) as Resource[];
+      if (!route) throw new Error(`no route ${routeKey}`);
+      const [, integration] = (
+        route.Properties.Target as { 'Fn::Join': [string, [string, { Ref: string }]] }
+      )['Fn::Join'][1];
+      return resource(integration.Ref).Properties.IntegrationUri;
+    };
+    const alias = { Ref: id(embed().http.target) };
+
+    for (const routeKey of ['POST /v1/text/embed', 'GET /v2/models/minilm', 'ANY /v2/models/minilm/{proxy+}'])
+      expect(integrationOf(routeKey)).toEqual(alias);
+    expect(integrationOf('POST /v1/text/classify')).toEqual({
+      Ref: id(stack.lambdaTasks.get('text')?.http.target as IConstruct),
+    });
+  });
+
+  it('sends incoming/text-embed/ to a queue of its own that feeds the embed upload function', () => {
+    const [notifications] = Object.values(
+      template.findResources('Custom::S3BucketNotifications'),
+    ) as Resource[];
+    if (!notifications) throw new Error('no bucket notifications');
+    const queueArn = (key: string) => ({
+      'Fn::GetAtt': [id(stack.uploadQueues.get(key)?.queue as IConstruct), 'Arn'],
+    });
+
+    expect(
+      (notifications.Properties.NotificationConfiguration as { QueueConfigurations: Json[] })
+        .QueueConfigurations,
+    ).toEqual(
+      ['text', 'text-embed'].map((key) => ({
+        Events: ['s3:ObjectCreated:*'],
+        Filter: { Key: { FilterRules: [{ Name: 'prefix', Value: `incoming/${key}/` }] } },
+        QueueArn: queueArn(key),
+      })),
+    );
+    template.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
+      EventSourceArn: queueArn('text-embed'),
+      FunctionName: {
+        'Fn::Join': [
+          '',
+          [{ 'Fn::Select': [6, { 'Fn::Split': [':', { Ref: id(embed().upload.target) }] }] }, ':live'],
+        ],
+      },
+      BatchSize: 1,
+      ScalingConfig: { MaximumConcurrency: 5 },
+    });
+    expect(resource(id(stack.uploadQueues.get('text-embed')?.queue as IConstruct)).Properties).toMatchObject({
+      VisibilityTimeout: 6 * 300,
+    });
+  });
+
+  it('lets the embed HTTP function read the models only, and its upload function also incoming/, results/ and errors/text-embed/', () => {
+    const modelsArn = { 'Fn::GetAtt': [id(stack.models.bucket), 'Arn'] };
+    const uploadsArn = { 'Fn::GetAtt': [id(stack.uploads.bucket), 'Arn'] };
+    const { http, upload } = embed();
+
+    expect(s3PermissionsIn(template, id(http.role))).toEqual(
+      [
+        `Allow s3:GetObject ${JSON.stringify({ 'Fn::Join': ['', [modelsArn, '/*']] })}`,
+        `Allow s3:ListBucket ${JSON.stringify(modelsArn)}`,
+      ].sort(),
+    );
+    expect(s3PermissionsIn(template, id(upload.role))).toEqual(
+      uploadPermissions(modelsArn, uploadsArn, 'text-embed'),
+    );
+  });
+
+  it('graphs text/embed on the dashboard and alarms on its functions, queue and dead letters', () => {
+    const [dashboard] = Object.values(template.findResources('AWS::CloudWatch::Dashboard')) as Resource[];
+    const body = JSON.stringify(dashboard?.Properties.DashboardBody);
+    const errorRate = resource(id(stack.monitoring.node.findChild('TextEmbedHttpErrorRate'))).Properties;
+
+    expect(body).toContain('task\\",\\"text/embed');
+    expect(body).toContain('model\\",\\"minilm@1');
+    for (const name of [
+      'TextEmbedHttpErrorRate',
+      'TextEmbedHttpFunctionErrorRate',
+      'TextEmbedUploadErrorRate',
+      'TextEmbedUploadFunctionErrorRate',
+      'TextEmbedDeadLetters',
+      'TextEmbedOldestUpload',
+    ])
+      expect(stack.monitoring.node.tryFindChild(name), name).toBeDefined();
+    expect(JSON.stringify(errorRate.Metrics)).toContain('{"Name":"task","Value":"text/embed"}');
+  });
+
+  it('passes the AwsSolutions checks', () => {
+    expect(new AwsSolutionsChecks().validateScope(app).violations.map((v) => v.ruleName)).toEqual([]);
+  });
+
+  it('refuses at synthesis an encoder too large for a Lambda function and points at the GPU tier', () => {
+    const manifestPath = join(repository, 'huge-encoder', '1', 'manifest.json');
+    const manifest = JSON.parse(readFileSync(manifestPath, 'utf8')) as {
+      files: { path: string; bytes: number }[];
+    };
+    for (const file of manifest.files) if (file.path === 'model.onnx') file.bytes = 700 * 1024 * 1024;
+    writeFileSync(manifestPath, JSON.stringify(manifest));
+    const config = parseConfig(
+      mergeOverDefaults({
+        tasks: { ...EMBED_ON_LAMBDA.tasks, 'text-embed': { lambda: { model: { name: 'huge-encoder' } } } },
+      }),
+    );
+
+    const resolve = () => resolveDeployment(config, repository);
+
+    expect(resolve).toThrow(
+      /tasks\.text-embed\.lambda\.model: model huge-encoder@1 \(fp32\) is 7\d\d MB of files, more than a Lambda function's \/tmp/,
+    );
+    expect(resolve).toThrow(
+      'serve it from the GPU tier instead (tasks.text-embed.gpu, with tasks.text-embed.lambda null)',
+    );
+  });
+
+  it('refuses a classifier named for text-embed, and an encoder that was never imported, saying what to do', () => {
+    const naming = (model: Json) =>
+      parseConfig(
+        mergeOverDefaults({ tasks: { ...EMBED_ON_LAMBDA.tasks, 'text-embed': { lambda: { model } } } }),
+      );
+
+    expect(() => resolveDeployment(naming({ name: 'sentiment' }), repository)).toThrow(
+      "tasks.text-embed.lambda.model: model sentiment@1 is a text/classify model (its manifest's task) and cannot serve text/embed",
+    );
+    expect(() => resolveDeployment(naming({}), repository)).toThrow(
+      /tasks\.text-embed\.lambda\.model: model text-embedding is not in the local model repository .*npm run models:import -- --from <export> --name text-embedding/,
+    );
+  });
+
+  it('serves text/embed from a GPU service of its own under /gpu/text-embed/ that consumes incoming/text-embed/', () => {
+    const { app: gpuApp, stack: gpuStack } = newApp(
+      {
+        inferlet: {
+          region: 'eu-west-1',
+          tasks: {
+            image: null,
+            text: null,
+            speech: null,
+            'text-embed': {
+              lambda: null,
+              gpu: { model: { name: 'minilm' } },
+              uploads: { consumers: ['gpu'] },
+            },
+          },
+        },
+      },
+      repository,
+    );
+    const gpuTemplate = Template.fromStack(gpuStack);
+    const service = gpuStack.gpuServices.get('text-embed');
+    if (!service) throw new Error('no GPU service for text-embed');
+    const logicalId = (construct: IConstruct) =>
+      gpuStack.getLogicalId(construct.node.defaultChild as CfnElement);
+    const containers = (gpuTemplate.toJSON().Resources[logicalId(service.taskDefinition)] as Resource)
+      .Properties.ContainerDefinitions as Json[];
+    const bucketArn = (bucket: IConstruct) => ({ 'Fn::GetAtt': [logicalId(bucket), 'Arn'] });
+
+    expect(gpuStack.lambdaTasks.size).toBe(0);
+    expect(containers.find((c) => c.Name === 'server')?.Environment).toEqual(
+      expect.arrayContaining([
+        { Name: 'TASKS', Value: 'text/embed' },
+        { Name: 'MODEL_TEXT_EMBED', Value: 'minilm@1' },
+        {
+          Name: 'UPLOAD_QUEUE_URLS',
+          Value: { Ref: logicalId(gpuStack.uploadQueues.get('text-embed')?.queue as IConstruct) },
+        },
+      ]),
+    );
+    gpuTemplate.hasResourceProperties('AWS::ApiGatewayV2::Route', {
+      RouteKey: 'ANY /gpu/text-embed/{proxy+}',
+    });
+    expect(s3PermissionsIn(gpuTemplate, logicalId(service.taskDefinition.taskRole))).toEqual(
+      expect.arrayContaining(
+        uploadPermissions(
+          bucketArn(gpuStack.models.bucket),
+          bucketArn(gpuStack.uploads.bucket),
+          'text-embed',
+        ),
+      ),
+    );
+    expect(gpuStack.monitoring.node.tryFindChild('GpuTextEmbedErrorRate')).toBeDefined();
+    expect(new AwsSolutionsChecks().validateScope(gpuApp).violations.map((v) => v.ruleName)).toEqual([]);
   });
 });
 
@@ -1215,7 +1515,3 @@ describe('the GPU tier', () => {
     expect(new AwsSolutionsChecks().validateScope(twoGpuApp).violations.map((v) => v.ruleName)).toEqual([]);
   });
 });
-
-function pascalKey(key: string): string {
-  return key.charAt(0).toUpperCase() + key.slice(1);
-}
