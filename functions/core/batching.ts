@@ -156,13 +156,23 @@ export interface BatchCosts {
 }
 
 /**
- * Whether merging runs pays for a model, from its measured costs: an item in a batch must cost at most
- * `1 / minGain` of an item alone (default 1.2, so that noise in the measurement does not switch it on).
- * PP-OCR's recogniser on 2 CPU cores: [5,3,48,320] ~96 ms vs [1,3,48,320] ~19 ms, 19.2 vs 19 ms a line:
- * does not pay. On WebGPU: 100 ms for 32 lines vs 20 ms for one: pays.
+ * Whether merging requests' runs pays for a model, from its measured costs. Two conditions:
+ *
+ * - an item in a batch costs at most `1 / minGain` of an item alone (default 1.2, so that noise does not
+ *   switch it on). PP-OCR's recogniser on 2 CPU cores: [5,3,48,320] ~96 ms vs [1,3,48,320] ~19 ms, no
+ *   cheaper a line: does not pay. On WebGPU: 100 ms for 32 lines vs 20 ms for one: pays.
+ * - the time saved per item is at least `minSavedMs` (default 0.5 ms): what a request costs the server
+ *   besides its model run (HTTP, parsing, JSON, metrics; ~2.5 ms a text request on this machine). The text
+ *   classifier's run costs ~0.05 ms alone and ~0.01 ms a text in a batch: 5x cheaper, but 0.04 ms saved on
+ *   a request of ~2.5 ms is not worth the batcher's own turn of the event loop (`npm run bench:load`).
  */
-export function batchingPays(costs: BatchCosts, minGain = 1.2): boolean {
-  return costs.batchMs / costs.size <= costs.singleMs / minGain;
+export function batchingPays(
+  costs: BatchCosts,
+  options: { minGain?: number; minSavedMs?: number } = {},
+): boolean {
+  const single = costs.singleMs;
+  const batched = costs.batchMs / costs.size;
+  return batched <= single / (options.minGain ?? 1.2) && single - batched >= (options.minSavedMs ?? 0.5);
 }
 
 /**
