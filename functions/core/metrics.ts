@@ -125,14 +125,15 @@ export class InferenceMetrics {
   }
 
   /**
-   * Publishes one admission decision under `{service, task}`: `QueueDepth` seen on arrival, and `QueueWait`
-   * (accepted) or `Shed` 1 (refused).
+   * Publishes one admission decision under `{service, task}`: `QueueDepth` seen on arrival, `Shed` (1 when
+   * refused, else 0) and, when accepted, `QueueWait`.
    */
   recordAdmission(event: AdmissionEvent): void {
     const metrics = new Metrics({ namespace: this.namespace, serviceName: this.service });
     metrics.addDimensions({ [DIMENSIONS.task]: event.task });
     metrics.addMetric(ADMISSION_METRICS.queueDepth, MetricUnit.Count, event.queueDepth);
-    if (event.shed) metrics.addMetric(ADMISSION_METRICS.shed, MetricUnit.Count, 1);
+    // 0 as well as 1: a minute with requests and none shed reads 0, not "no data", to the scaling alarm.
+    metrics.addMetric(ADMISSION_METRICS.shed, MetricUnit.Count, event.shed ? 1 : 0);
     if (event.queueWaitMs !== undefined)
       metrics.addMetric(ADMISSION_METRICS.queueWait, MetricUnit.Milliseconds, event.queueWaitMs);
     metrics.publishStoredMetrics();

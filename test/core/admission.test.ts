@@ -208,9 +208,15 @@ describe('InferenceMetrics.recordAdmission', () => {
     expect(directive.Namespace).toBe('Inferlet');
     expect(directive.Dimensions).toEqual([[...ADMISSION_DIMENSIONS]]);
     expect(directive.Metrics.map((m: { Name: string }) => m.Name).sort()).toEqual(
-      [ADMISSION_METRICS.queueDepth, ADMISSION_METRICS.queueWait].sort(),
+      [ADMISSION_METRICS.queueDepth, ADMISSION_METRICS.queueWait, ADMISSION_METRICS.shed].sort(),
     );
-    expect(accepted).toMatchObject({ service: 'gpu', task: 'image/ocr', QueueDepth: 3, QueueWait: 120 });
+    expect(accepted).toMatchObject({
+      service: 'gpu',
+      task: 'image/ocr',
+      QueueDepth: 3,
+      QueueWait: 120,
+      Shed: 0,
+    });
     expect(shed).toMatchObject({ task: 'image/ocr', QueueDepth: 9, Shed: 1 });
     expect(shed.QueueWait).toBeUndefined();
   });

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { Template } from 'aws-cdk-lib/assertions';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { AdmissionControl } from '../../functions/core/admission.ts';
 import { createHttpApp } from '../../functions/core/http/app.ts';
 import { InferenceService } from '../../functions/core/inference-service.ts';
 import { OUTCOME_METRICS } from '../../functions/core/metric-names.ts';
@@ -78,28 +79,31 @@ async function synthesise(workDir: string): Promise<Template> {
 }
 
 /** `POWERTOOLS_SERVICE_NAME` and `_METRICS_NAMESPACE` of every function and container the stack runs. */
-function emittersOf(template: Template): { service: string; namespace: string }[] {
-  const environments = [
-    ...Object.values(template.findResources('AWS::Lambda::Function')).map(
-      (fn) => ((fn.Properties as Json).Environment as { Variables?: Json } | undefined)?.Variables ?? {},
-    ),
-    ...Object.values(template.findResources('AWS::ECS::TaskDefinition')).flatMap((definition) =>
-      ((definition.Properties as Json).ContainerDefinitions as Json[]).map((container) =>
-        Object.fromEntries(
-          ((container.Environment as { Name: string; Value: unknown }[] | undefined) ?? []).map((e) => [
-            e.Name,
-            e.Value,
-          ]),
-        ),
+function emittersOf(template: Template): { service: string; namespace: string; server: boolean }[] {
+  const lambda = Object.values(template.findResources('AWS::Lambda::Function')).map(
+    (fn) => ((fn.Properties as Json).Environment as { Variables?: Json } | undefined)?.Variables ?? {},
+  );
+  // Containers run the server (functions/server/main.ts), which puts its inferences under admission control.
+  const containers = Object.values(template.findResources('AWS::ECS::TaskDefinition')).flatMap((definition) =>
+    ((definition.Properties as Json).ContainerDefinitions as Json[]).map((container) => ({
+      ...Object.fromEntries(
+        ((container.Environment as { Name: string; Value: unknown }[] | undefined) ?? []).map((e) => [
+          e.Name,
+          e.Value,
+        ]),
       ),
-    ),
-  ];
+      server: true,
+    })),
+  );
+  const environments: Json[] = [...lambda, ...containers];
   const emitters = environments
     .filter((env) => typeof env.POWERTOOLS_SERVICE_NAME === 'string')
-    .map((env) => JSON.stringify([env.POWERTOOLS_SERVICE_NAME, env.POWERTOOLS_METRICS_NAMESPACE]));
+    .map((env) =>
+      JSON.stringify([env.POWERTOOLS_SERVICE_NAME, env.POWERTOOLS_METRICS_NAMESPACE, env.server === true]),
+    );
   return [...new Set(emitters)].map((entry) => {
-    const [service, namespace] = JSON.parse(entry) as [string, string];
-    return { service, namespace };
+    const [service, namespace, server] = JSON.parse(entry) as [string, string, boolean];
+    return { service, namespace, server };
   });
 }
 
@@ -198,17 +202,21 @@ describe('the error-rate alarms and the EMF of failing requests', () => {
     }));
 
     // Each tier runs the same code under the service name and namespace the stack gives it.
-    for (const { service: serviceName, namespace } of emittersOf(template)) {
+    for (const { service: serviceName, namespace, server } of emittersOf(template)) {
       const metrics = new InferenceMetrics(namespace, serviceName);
+      const admission = () =>
+        server ? { admission: new AdmissionControl({ concurrency: 4, maxWaitMs: 10_000 }) } : {};
       const healthy = new InferenceService({
         store: createModelStore({ repository: 'models', cacheDir: join(workDir, 'cache') }),
         tasks,
         metrics,
+        ...admission(),
       });
       const broken = new InferenceService({
         store: createModelStore({ repository: corrupt, cacheDir: join(workDir, 'cache-corrupt') }),
         tasks,
         metrics,
+        ...admission(),
       });
       const apps = {
         healthy: createHttpApp({ service: healthy }),
