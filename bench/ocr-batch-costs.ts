@@ -58,22 +58,31 @@ console.log(
     .map((l) => l.toFixed(2))
     .join(' ')}`,
 );
-const recognizer = await measure(
-  'models/ppocr-v4-rec/1/model.onnx',
-  grid([1, 2, 3, 4, 6], [320, 480, 640, 960]),
-  48,
-);
-const classifier = await measure(
-  'models/ppocr-mobile-v2-cls/1/model.onnx',
-  grid([1, 2, 4, 8, 16], [192]),
-  48,
-);
+/** Every variant file of a model: figures under `<name>` for fp32 and `<name>/<variant>` for the others. */
+async function measureVariants(
+  name: string,
+  shapes: readonly { lines: number; width: number }[],
+): Promise<Record<string, CostPoint[]>> {
+  const dir = `models/${name}/1`;
+  const manifest = JSON.parse(await readFile(`${dir}/manifest.json`, 'utf8')) as {
+    variants: Record<string, { file?: string }>;
+  };
+  const out: Record<string, CostPoint[]> = {};
+  for (const [variant, { file }] of Object.entries(manifest.variants)) {
+    if (!file) continue;
+    out[variant === 'fp32' ? name : `${name}/${variant}`] = await measure(`${dir}/${file}`, shapes, 48);
+  }
+  return out;
+}
+
+const recognizer = await measureVariants('ppocr-v4-rec', grid([1, 2, 3, 4, 6], [320, 480, 640, 960]));
+const classifier = await measureVariants('ppocr-mobile-v2-cls', grid([1, 2, 4, 8, 16], [192]));
 
 const tables = JSON.parse(await readFile(TABLE_FILE, 'utf8').catch(() => '{}')) as CostTables;
 tables[`cpu:${threads}`] = {
   measured: new Date().toISOString().slice(0, 10),
   loadAverage: Math.round((loadavg()[0] ?? 0) * 100) / 100,
-  models: { 'ppocr-v4-rec': recognizer, 'ppocr-mobile-v2-cls': classifier },
+  models: { ...recognizer, ...classifier },
 };
 await writeFile(TABLE_FILE, `${JSON.stringify(tables, null, 2)}\n`);
 console.log(`stored under cpu:${threads} in ${TABLE_FILE}`);

@@ -1,0 +1,306 @@
+/**
+ * `npm run quantize`: quantizes ONNX models in TypeScript (scripts/quantize/) and measures the OCR
+ * models' variants. See `npm run quantize -- --help`.
+ */
+import { readFile, writeFile } from 'node:fs/promises';
+import { availableParallelism, loadavg } from 'node:os';
+import { join, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import * as ort from 'onnxruntime-node';
+import { benchImages, characterAccuracy } from '../bench/ocr-images.ts';
+import { median } from '../bench/stats.ts';
+import { parseManifest } from '../functions/core/model-store/manifest.ts';
+import type { LoadedModel } from '../functions/core/model-store/types.ts';
+import { OcrPipeline } from '../functions/image/ocr-pipeline.ts';
+import { renderText, stackLines } from '../test/support/render-text.ts';
+import {
+  applyMethod,
+  CHOICES_FILE,
+  type MethodMeasurement,
+  OCR_MODEL_NAMES,
+  type OcrRole,
+  readChoices,
+  type StoredChoices,
+} from './quantize/ocr-models.ts';
+import {
+  calibrate,
+  convertFp16,
+  METHODS,
+  type QuantizationMethod,
+  qdqActivations,
+  quantizeDynamic,
+} from './quantize/quantize.ts';
+
+const HELP = `npm run quantize -- [options]
+
+Quantizes ONNX models with a TypeScript rewriter over onnx-proto (scripts/quantize/quantize.ts).
+
+Methods:
+  dynamic  int8 weights (per channel), activations quantized at run time:
+           DynamicQuantizeLinear + MatMulInteger / ConvInteger, products scaled back by Mul.
+  qdq      static int8 in QDQ form: QuantizeLinear/DequantizeLinear around Conv and MatMul,
+           activation ranges from calibration on rendered documents, int8 weights per channel,
+           int32 Conv biases. onnxruntime fuses the groups into QLinearConv at session creation.
+  fp16     weights stored as float16 and Cast to float32 where read: half the size, fp32 compute.
+
+Without --input: the OCR models of models/ (detector, classifier, recogniser). Calibrates on rendered
+documents (not the benchmark's), then prints per model and method: file size, CPU latency (session.run
+over the calibration documents' inputs) and character accuracy of the pipeline on the benchmark documents
+(npm run bench's set) against fp32. The Lambda choice per model is the fastest method that loses at most
+0.5 points of character accuracy and is at least 2x smaller; else fp32.
+
+Options:
+  --models LIST     roles to measure (default detector,classifier,recognizer)
+  --methods LIST    methods to measure (default dynamic,qdq,fp16)
+  --write           store the choices and qdq ranges in scripts/quantize/ocr-variants.json,
+                    which npm run models:build reads
+  --input FILE      quantize one model file instead (methods dynamic and fp16: qdq needs calibration)
+  --method NAME     with --input: the method
+  --output FILE     with --input: where to write the result
+  --help            this text`;
+
+const { values } = parseArgs({
+  options: {
+    models: { type: 'string', default: 'detector,classifier,recognizer' },
+    methods: { type: 'string', default: METHODS.join(',') },
+    write: { type: 'boolean', default: false },
+    input: { type: 'string' },
+    method: { type: 'string' },
+    output: { type: 'string' },
+    help: { type: 'boolean', default: false },
+  },
+});
+
+if (values.help) {
+  console.log(HELP);
+  process.exit(0);
+}
+
+if (values.input) {
+  if (!values.output || (values.method !== 'dynamic' && values.method !== 'fp16')) {
+    console.error('--input needs --output and --method dynamic or fp16 (qdq needs calibration; see --help)');
+    process.exit(1);
+  }
+  const bytes = new Uint8Array(await readFile(values.input));
+  const out = values.method === 'dynamic' ? quantizeDynamic(bytes) : convertFp16(bytes);
+  await writeFile(values.output, out);
+  console.log(
+    `${values.output}: ${out.length} bytes (${((out.length / bytes.length) * 100).toFixed(1)}% of ${bytes.length})`,
+  );
+  process.exit(0);
+}
+
+const roles = values.models.split(',') as OcrRole[];
+const methods = values.methods.split(',') as QuantizationMethod[];
+for (const m of methods)
+  if (!METHODS.includes(m)) throw new Error(`unknown method ${m}: one of ${METHODS.join(', ')}`);
+const threads = availableParallelism();
+const sessionOptions: ort.InferenceSession.SessionOptions = {
+  graphOptimizationLevel: 'all',
+  executionMode: 'sequential',
+  intraOpNumThreads: threads,
+  logSeverityLevel: 4,
+};
+
+async function loadFp32(name: string): Promise<{ model: LoadedModel; bytes: Uint8Array }> {
+  const dir = resolve('models', name, '1');
+  const manifest = parseManifest(JSON.parse(await readFile(join(dir, 'manifest.json'), 'utf8')), name);
+  const files = new Map(manifest.files.map((f) => [f.path, join(dir, f.path)]));
+  const bytes = new Uint8Array(await readFile(join(dir, 'model.onnx')));
+  const session = await ort.InferenceSession.create(bytes, sessionOptions);
+  return { model: { manifest, variant: 'fp32', files, session, loadMs: 0 }, bytes };
+}
+
+const fp32 = {} as Record<OcrRole, { model: LoadedModel; bytes: Uint8Array }>;
+for (const role of Object.keys(OCR_MODEL_NAMES) as OcrRole[])
+  fp32[role] = await loadFp32(OCR_MODEL_NAMES[role]);
+
+// Calibration documents: rendered, and other texts than the benchmark's, so accuracy is not measured
+// on what the ranges were fitted to.
+const calibrationTexts = [
+  ['grocery 22 park road', 'bread 1.80', 'cheese 4.25', 'total 6.05'],
+  ['meeting notes 14 march', 'agenda review and budget', 'next steps by friday 2027'],
+  ['warehouse shelf b7', 'handle with gloves'],
+];
+const calibrationImages = await Promise.all(
+  calibrationTexts.map((texts, i) =>
+    renderText({
+      width: 560 + i * 120,
+      height: 60 + texts.length * 48,
+      format: i === 1 ? 'jpeg' : 'png',
+      lines: stackLines(texts.map((text) => ({ text, fontSize: 26 + i * 3 }))),
+    }),
+  ),
+);
+
+/** A model whose session records the feeds it is given. */
+function recording(model: LoadedModel, into: Record<string, ort.Tensor>[]): LoadedModel {
+  const session = model.session as ort.InferenceSession;
+  const proxy = new Proxy(session, {
+    get: (target, key) => {
+      if (key === 'run') {
+        return (feeds: Record<string, ort.Tensor>) => {
+          into.push(feeds);
+          return target.run(feeds);
+        };
+      }
+      const value = Reflect.get(target, key, target);
+      return typeof value === 'function' ? value.bind(target) : value;
+    },
+  });
+  return { ...model, session: proxy };
+}
+
+const feeds = { detector: [], classifier: [], recognizer: [] } as Record<
+  OcrRole,
+  Record<string, ort.Tensor>[]
+>;
+{
+  const pipeline = await OcrPipeline.create(
+    {
+      detector: recording(fp32.detector.model, feeds.detector),
+      classifier: recording(fp32.classifier.model, feeds.classifier),
+      recognizer: recording(fp32.recognizer.model, feeds.recognizer),
+    },
+    { offThreadInference: false },
+  );
+  for (const image of calibrationImages) await pipeline.run(image);
+}
+
+const bench = await benchImages();
+
+async function accuracyWith(replace: Partial<Record<OcrRole, LoadedModel>>): Promise<number> {
+  const pipeline = await OcrPipeline.create(
+    {
+      detector: replace.detector ?? fp32.detector.model,
+      classifier: replace.classifier ?? fp32.classifier.model,
+      recognizer: replace.recognizer ?? fp32.recognizer.model,
+    },
+    { offThreadInference: false },
+  );
+  let sum = 0;
+  for (const image of bench) {
+    const result = await pipeline.run(image.bytes);
+    sum += characterAccuracy(
+      image.lines,
+      result.lines.map((l) => l.text),
+    );
+  }
+  return sum / bench.length;
+}
+
+/**
+ * Milliseconds of `session.run` over the inputs, per session: passes through every session in turn, so
+ * other work on the machine spreads over all of them; the median pass of each.
+ */
+async function cpuMs(
+  sessions: readonly ort.InferenceSession[],
+  inputs: Record<string, ort.Tensor>[],
+): Promise<number[]> {
+  const passes: number[][] = sessions.map(() => []);
+  for (let pass = -1; pass < 7; pass++) {
+    for (const [i, session] of sessions.entries()) {
+      const t0 = performance.now();
+      for (const feed of inputs) await session.run(feed);
+      if (pass >= 0) passes[i]?.push(performance.now() - t0);
+    }
+  }
+  return passes.map((p) => median(p));
+}
+
+console.log(
+  `threads ${threads}, load average ${loadavg()
+    .map((l) => l.toFixed(2))
+    .join(' ')}; calibration: ${calibrationImages.length} documents`,
+);
+const baseAccuracy = await accuracyWith({});
+const chosenSessions: Partial<Record<OcrRole, ort.InferenceSession>> = {};
+
+/**
+ * The Lambda variant: the fastest method that loses at most 0.5 points of character accuracy, is at
+ * least 2x smaller, and is at most 10% slower than fp32 (a model where quantizing costs time, as the
+ * 0.6 MB classifier whose int8 runs are dominated by quantize/dequantize steps, gains no cold start
+ * worth it); else fp32.
+ */
+function choiceOf(rows: readonly MethodMeasurement[]): QuantizationMethod | 'fp32' {
+  const [base] = rows;
+  if (!base) return 'fp32';
+  const qualifying = rows.filter(
+    (r) =>
+      r.method !== 'fp32' &&
+      r.accuracy >= base.accuracy - 0.005 &&
+      r.sizeRatio <= 0.5 &&
+      r.cpuMs <= base.cpuMs * 1.1,
+  );
+  return [...qualifying].sort((a, b) => a.cpuMs - b.cpuMs)[0]?.method ?? 'fp32';
+}
+const stored: StoredChoices = readChoices();
+for (const role of roles) {
+  const name = OCR_MODEL_NAMES[role];
+  const { model, bytes } = fp32[role];
+  const t0 = performance.now();
+  const tensors = qdqActivations(bytes);
+  const ranges = await calibrate(bytes, tensors, feeds[role]);
+  const calibrationMs = performance.now() - t0;
+  const storedRanges = Object.fromEntries([...ranges].map(([k, r]) => [k, [r.min, r.max] as const]));
+  const variants: { method: QuantizationMethod; bytes: number; session: ort.InferenceSession }[] = [];
+  for (const method of methods) {
+    const started = performance.now();
+    const out = applyMethod(bytes, method, storedRanges);
+    console.log(`  ${name} ${method}: rewritten in ${(performance.now() - started).toFixed(0)} ms`);
+    variants.push({
+      method,
+      bytes: out.length,
+      session: await ort.InferenceSession.create(out, sessionOptions),
+    });
+  }
+  const times = await cpuMs(
+    [model.session as ort.InferenceSession, ...variants.map((v) => v.session)],
+    feeds[role],
+  );
+  const rows: MethodMeasurement[] = [
+    { method: 'fp32', bytes: bytes.length, sizeRatio: 1, cpuMs: times[0] as number, accuracy: baseAccuracy },
+  ];
+  for (const [i, v] of variants.entries()) {
+    rows.push({
+      method: v.method,
+      bytes: v.bytes,
+      sizeRatio: v.bytes / bytes.length,
+      cpuMs: times[i + 1] as number,
+      accuracy: await accuracyWith({ [role]: { ...model, variant: v.method, session: v.session } }),
+    });
+  }
+  chosenSessions[role] = variants.find((v) => v.method === choiceOf(rows))?.session;
+  const choice = choiceOf(rows);
+  console.log(
+    `\n${name} (${role}); calibration ${calibrationMs.toFixed(0)} ms over ${feeds[role].length} inputs; Lambda choice: ${choice}`,
+  );
+  console.table(
+    rows.map((r) => ({
+      method: r.method,
+      size: `${(r.bytes / 1e6).toFixed(2)} MB`,
+      'x fp32 size': r.sizeRatio.toFixed(3),
+      'CPU ms': r.cpuMs.toFixed(1),
+      'x fp32 time': (r.cpuMs / (rows[0] as MethodMeasurement).cpuMs).toFixed(2),
+      accuracy: r.accuracy.toFixed(4),
+      'vs fp32 (points)': ((r.accuracy - baseAccuracy) * 100).toFixed(2),
+    })),
+  );
+  stored[name] = { lambda: choice, ranges: storedRanges, measured: rows };
+}
+
+const tier = Object.fromEntries(
+  (Object.keys(OCR_MODEL_NAMES) as OcrRole[]).flatMap((role) => {
+    const session = chosenSessions[role];
+    return session ? [[role, { ...fp32[role].model, session }]] : [];
+  }),
+) as Partial<Record<OcrRole, LoadedModel>>;
+console.log(
+  `\nLambda tier (${Object.keys(tier).join(', ') || 'nothing'} quantized): character accuracy ${(await accuracyWith(tier)).toFixed(4)} against fp32 ${baseAccuracy.toFixed(4)}`,
+);
+
+if (values.write) {
+  await writeFile(CHOICES_FILE, `${JSON.stringify(stored, null, 1)}\n`);
+  console.log(`stored in ${CHOICES_FILE.pathname}`);
+}
+process.exit(0);

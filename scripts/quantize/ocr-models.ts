@@ -1,0 +1,79 @@
+/**
+ * The OCR models' quantized variants: how each is made from the fp32 file, and the choice of the Lambda
+ * variant that `npm run quantize` measured (`ocr-variants.json`: the method per model and the
+ * calibration ranges the `qdq` method needs, so the model repository builder quantizes at `npm ci` in
+ * about a second, without rendering or running anything).
+ */
+import { readFileSync } from 'node:fs';
+import {
+  convertFp16,
+  type QuantizationMethod,
+  quantizeDynamic,
+  quantizeQdq,
+  type TensorRange,
+} from './quantize.ts';
+
+/** The OCR models by their role in the pipeline. */
+export const OCR_MODEL_NAMES = {
+  detector: 'ppocr-v4-det',
+  classifier: 'ppocr-mobile-v2-cls',
+  recognizer: 'ppocr-v4-rec',
+} as const;
+export type OcrRole = keyof typeof OCR_MODEL_NAMES;
+
+/** What `npm run quantize -- --write` stored for one model. */
+export interface StoredModelChoice {
+  /** The variant `tiers.lambda` serves: a quantization method, or `fp32` where none met the bar. */
+  readonly lambda: QuantizationMethod | 'fp32';
+  /** Activation ranges for the `qdq` method, by tensor name: [min, max]. */
+  readonly ranges: Readonly<Record<string, readonly [number, number]>>;
+  /** The measured table the choice came from, for the README. */
+  readonly measured: readonly MethodMeasurement[];
+}
+
+/** One method's figures for one model. */
+export interface MethodMeasurement {
+  readonly method: QuantizationMethod | 'fp32';
+  readonly bytes: number;
+  /** Size against the fp32 file. */
+  readonly sizeRatio: number;
+  /** Milliseconds of `session.run` over the calibration documents' inputs (median of passes). */
+  readonly cpuMs: number;
+  /** Mean character accuracy (1 − CER) of the pipeline on the benchmark documents with this variant. */
+  readonly accuracy: number;
+}
+
+/** Stored choices, by model name. */
+export type StoredChoices = Record<string, StoredModelChoice>;
+
+/** Where the stored choices live. */
+export const CHOICES_FILE = new URL('ocr-variants.json', import.meta.url);
+
+/** The stored choices, or none where `npm run quantize -- --write` has not run. */
+export function readChoices(): StoredChoices {
+  try {
+    return JSON.parse(readFileSync(CHOICES_FILE, 'utf8')) as StoredChoices;
+  } catch {
+    return {};
+  }
+}
+
+/** File name of a variant in a model version's folder. */
+export function variantFile(method: QuantizationMethod): string {
+  return method === 'fp16' ? 'model-fp16.onnx' : `model-int8-${method}.onnx`;
+}
+
+/** Rewrites fp32 model bytes with a method; `qdq` needs the stored ranges. */
+export function applyMethod(
+  bytes: Uint8Array,
+  method: QuantizationMethod,
+  ranges: Readonly<Record<string, readonly [number, number]>> = {},
+): Uint8Array {
+  if (method === 'dynamic') return quantizeDynamic(bytes);
+  if (method === 'fp16') return convertFp16(bytes);
+  const map = new Map<string, TensorRange>(
+    Object.entries(ranges).map(([name, [min, max]]) => [name, { min, max }]),
+  );
+  if (map.size === 0) throw new Error('the qdq method needs calibration ranges');
+  return quantizeQdq(bytes, map);
+}

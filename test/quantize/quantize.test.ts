@@ -1,0 +1,227 @@
+import { readFile } from 'node:fs/promises';
+import * as ort from 'onnxruntime-node';
+import sharp from 'sharp';
+import { describe, expect, it } from 'vitest';
+import {
+  DataType,
+  decodeModel,
+  encodeModel,
+  type Model,
+  node,
+  raiseOpset,
+  tensor,
+} from '../../scripts/quantize/onnx-graph.ts';
+import {
+  calibrate,
+  convertFp16,
+  qdqActivations,
+  quantizeDynamic,
+  quantizeQdq,
+} from '../../scripts/quantize/quantize.ts';
+import { renderText } from '../support/render-text.ts';
+
+/** Deterministic values in [-1, 1), so every run builds the same graph and input. */
+function values(count: number, seed: number): Float32Array {
+  let a = seed >>> 0;
+  return Float32Array.from({ length: count }, () => {
+    a = (Math.imul(a, 1664525) + 1013904223) >>> 0;
+    return a / 2 ** 31 - 1;
+  });
+}
+
+const floatInput = (name: string, dims: (number | string)[]) => ({
+  name,
+  type: {
+    tensorType: {
+      elemType: DataType.FLOAT,
+      shape: { dim: dims.map((d) => (typeof d === 'number' ? { dimValue: d } : { dimParam: d })) },
+    },
+  },
+});
+
+/**
+ * A small network as exporters write them: opset 9, weights in `Constant` nodes, a `Conv` with a bias, an
+ * opset-9 `Clip` (min/max attributes), a `Reshape` and a `MatMul` with a constant weight.
+ */
+function smallNetwork(): Uint8Array {
+  const constant = (name: string, dims: number[], data: ArrayBufferView, dataType = DataType.FLOAT) =>
+    node('Constant', [], [name], [{ name: 'value', type: 4, t: tensor(name, dataType, dims, data) }]);
+  const model: Model = {
+    irVersion: 8,
+    opsetImport: [{ domain: '', version: 9 }],
+    graph: {
+      name: 'small',
+      node: [
+        constant('conv_w', [8, 3, 3, 3], values(8 * 27, 1)),
+        constant('conv_b', [8], values(8, 2)),
+        constant('fc_w', [8 * 6 * 6, 10], values(288 * 10, 3)),
+        constant('shape', [2], BigInt64Array.of(-1n, 288n), DataType.INT64),
+        node(
+          'Conv',
+          ['x', 'conv_w', 'conv_b'],
+          ['conv'],
+          [
+            { name: 'kernel_shape', type: 7, ints: [3, 3] },
+            { name: 'pads', type: 7, ints: [1, 1, 1, 1] },
+            { name: 'strides', type: 7, ints: [1, 1] },
+          ],
+        ),
+        node(
+          'Clip',
+          ['conv'],
+          ['clipped'],
+          [
+            { name: 'min', type: 1, f: 0 },
+            { name: 'max', type: 1, f: 6 },
+          ],
+        ),
+        node('Reshape', ['clipped', 'shape'], ['flat']),
+        node('MatMul', ['flat', 'fc_w'], ['y']),
+      ],
+      input: [floatInput('x', ['N', 3, 6, 6])],
+      output: [floatInput('y', ['N', 10])],
+    },
+  };
+  return encodeModel(model);
+}
+
+async function run(bytes: Uint8Array, feeds: Record<string, ort.Tensor>): Promise<Float32Array> {
+  const session = await ort.InferenceSession.create(bytes, { logSeverityLevel: 4 });
+  try {
+    const out = await session.run(feeds);
+    return out[session.outputNames[0] as string]?.data as Float32Array;
+  } finally {
+    await session.release();
+  }
+}
+
+/** Largest absolute difference, relative to the largest absolute reference value. */
+function relativeError(actual: Float32Array, expected: Float32Array): number {
+  let diff = 0;
+  let scale = 0;
+  for (let i = 0; i < expected.length; i++) {
+    diff = Math.max(diff, Math.abs((actual[i] as number) - (expected[i] as number)));
+    scale = Math.max(scale, Math.abs(expected[i] as number));
+  }
+  return diff / scale;
+}
+
+const opTypes = (bytes: Uint8Array) => new Set((decodeModel(bytes).graph?.node ?? []).map((n) => n.opType));
+
+describe('quantizer on a small network built here', () => {
+  const bytes = smallNetwork();
+  const x = new ort.Tensor('float32', values(2 * 3 * 6 * 6, 4), [2, 3, 6, 6]);
+
+  it('raises an opset-9 graph to 13 and computes exactly the same', async () => {
+    const model = decodeModel(bytes);
+
+    raiseOpset(model, 13);
+
+    const [before, after] = await Promise.all([run(bytes, { x }), run(encodeModel(model), { x })]);
+    expect(after).toEqual(before);
+    expect(model.opsetImport?.[0]?.version).toBe(13);
+  });
+
+  it('dynamic: rewrites Conv and MatMul to integer operators within 2% of fp32', async () => {
+    const quantized = quantizeDynamic(bytes);
+
+    const [expected, actual] = await Promise.all([run(bytes, { x }), run(quantized, { x })]);
+    expect([...opTypes(quantized)]).toEqual(
+      expect.arrayContaining(['DynamicQuantizeLinear', 'ConvInteger', 'MatMulInteger']),
+    );
+    expect([...opTypes(quantized)]).not.toContain('Conv');
+    expect(relativeError(actual, expected)).toBeLessThan(0.02);
+  });
+
+  it('qdq: wraps Conv and MatMul in QuantizeLinear/DequantizeLinear with per-channel weights, within 3% of fp32', async () => {
+    const tensors = qdqActivations(bytes);
+    const ranges = await calibrate(bytes, tensors, [{ x }]);
+
+    const quantized = quantizeQdq(bytes, ranges);
+
+    const [expected, actual] = await Promise.all([run(bytes, { x }), run(quantized, { x })]);
+    expect(tensors).toEqual(expect.arrayContaining(['x', 'conv', 'flat']));
+    const weightDq = (decodeModel(quantized).graph?.node ?? []).filter(
+      (n) => n.opType === 'DequantizeLinear' && n.attribute?.some((a) => a.name === 'axis'),
+    );
+    expect(weightDq.length).toBe(3); // conv weight, conv bias, MatMul weight
+    expect([...opTypes(quantized)]).toContain('QuantizeLinear');
+    expect(relativeError(actual, expected)).toBeLessThan(0.03);
+  });
+
+  it('fp16: stores the weights as float16 and computes in float32 within 0.1% of fp32', async () => {
+    const converted = convertFp16(bytes);
+
+    const [expected, actual] = await Promise.all([run(bytes, { x }), run(converted, { x })]);
+    const fp16 = (decodeModel(converted).graph?.initializer ?? []).filter(
+      (t) => t.dataType === DataType.FLOAT16,
+    );
+    expect(fp16.map((t) => t.name).sort()).toEqual(['conv_w_fp16', 'fc_w_fp16']);
+    expect(actual).toBeInstanceOf(Float32Array);
+    expect(relativeError(actual, expected)).toBeLessThan(0.001);
+  });
+
+  it('refuses to raise a graph whose operator it cannot rewrite', () => {
+    const model = decodeModel(bytes);
+    model.graph?.node?.push(node('Pad', ['y'], ['padded']));
+
+    expect(() => raiseOpset(model, 13)).toThrow(/Pad changed at opset 11/);
+  });
+});
+
+/** A rendered text line as the classifier reads it: 48×192, (v / 255 − 0.5) / 0.5, channels planar. */
+async function lineTensorData(text: string, rotate: 0 | 180): Promise<Float32Array> {
+  const png = await renderText({
+    width: 192,
+    height: 48,
+    rotate,
+    lines: [{ text, x: 4, y: 34, fontSize: 26 }],
+  });
+  const { data } = await sharp(png).removeAlpha().raw().toBuffer({ resolveWithObject: true });
+  const out = new Float32Array(3 * 48 * 192);
+  for (let p = 0; p < 48 * 192; p++) {
+    for (let c = 0; c < 3; c++) out[c * 48 * 192 + p] = ((data[p * 3 + c] as number) / 255 - 0.5) / 0.5;
+  }
+  return out;
+}
+
+describe('quantizer on the PP-OCR orientation classifier', async () => {
+  const bytes = new Uint8Array(await readFile('models/ppocr-mobile-v2-cls/1/model.onnx'));
+  const lines = [
+    ['total 31.03', 0],
+    ['oat milk 4.90', 180],
+    ['corner market', 0],
+    ['paid by card', 180],
+  ] as const;
+  const data = new Float32Array(lines.length * 3 * 48 * 192);
+  for (const [i, [text, rotate]] of lines.entries())
+    data.set(await lineTensorData(text, rotate), i * 3 * 48 * 192);
+  const x = new ort.Tensor('float32', data, [lines.length, 3, 48, 192]);
+
+  // Outputs are the probabilities of 0° and 180°: an absolute tolerance on values in [0, 1].
+  it.each([
+    ['dynamic', 0.05],
+    ['qdq', 0.05],
+    ['fp16', 0.002],
+  ] as const)(
+    '%s answers within %f of fp32 on rendered lines, at most 0.6x its size',
+    async (method, tolerance) => {
+      const rewritten =
+        method === 'dynamic'
+          ? quantizeDynamic(bytes)
+          : method === 'fp16'
+            ? convertFp16(bytes)
+            : quantizeQdq(bytes, await calibrate(bytes, qdqActivations(bytes), [{ x }]));
+
+      const [expected, actual] = await Promise.all([run(bytes, { x }), run(rewritten, { x })]);
+
+      expect(rewritten.length).toBeLessThan(bytes.length * 0.6);
+      for (const [i, [, rotate]] of lines.entries()) {
+        expect((expected[i * 2 + 1] as number) > 0.5).toBe(rotate === 180);
+      }
+      for (let i = 0; i < expected.length; i++) {
+        expect(Math.abs((actual[i] as number) - (expected[i] as number))).toBeLessThan(tolerance);
+      }
+    },
+  );
+});
