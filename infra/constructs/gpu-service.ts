@@ -78,7 +78,7 @@ export const ADMISSION_MAX_WAIT_MS = 10_000;
 export interface GpuTask {
   /** Task name, e.g. `image/ocr`. */
   readonly task: string;
-  /** The modality: the upload prefix the service may process. */
+  /** The task's upload segment, `incoming/<modality>/` the service may process: the modality, or `text-embed`. */
   readonly modality: string;
   /** `MODEL_<TASK>` and its value `name@version`. */
   readonly modelVariable: string;
