@@ -1,9 +1,51 @@
 import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
-import { writeModelVersion } from '../../functions/core/model-store/write-model.ts';
+import type { ModelVariant } from '../../functions/core/model-store/manifest.ts';
+import { type ModelFileSource, writeModelVersion } from '../../functions/core/model-store/write-model.ts';
+import { applyMethod, readChoices, variantFile } from '../quantize/ocr-models.ts';
+import type { QuantizationMethod } from '../quantize/quantize.ts';
 
 const require = createRequire(import.meta.url);
+
+/** The manifest key of a quantized variant. */
+const VARIANT_KEYS: Readonly<Record<QuantizationMethod, string>> = {
+  qdq: 'int8',
+  dynamic: 'int8-dynamic',
+  fp16: 'fp16',
+};
+
+const VARIANT_DESCRIPTIONS: Readonly<Record<QuantizationMethod, string>> = {
+  qdq: 'static int8 (QDQ), per-channel weights, calibrated on rendered documents (npm run quantize)',
+  dynamic: 'dynamic int8: int8 weights, activations quantized at run time (npm run quantize)',
+  fp16: 'float16 weights, float32 compute (npm run quantize)',
+};
+
+/**
+ * The variants of one OCR model: fp32, and the quantized one `npm run quantize -- --write` chose for
+ * Lambda (`scripts/quantize/ocr-variants.json`), rewritten here from the fp32 file with the stored
+ * calibration ranges (about a second for the recogniser; nothing is rendered or run).
+ */
+async function variantsOf(
+  name: string,
+  fp32Source: string,
+): Promise<{
+  variants: Record<string, ModelVariant>;
+  tiers: { lambda: string; gpu: string };
+  files: ModelFileSource[];
+}> {
+  const variants: Record<string, ModelVariant> = { fp32: { file: 'model.onnx' } };
+  const files: ModelFileSource[] = [{ path: 'model.onnx', source: fp32Source }];
+  const choice = readChoices()[name];
+  if (!choice || choice.lambda === 'fp32') return { variants, tiers: { lambda: 'fp32', gpu: 'fp32' }, files };
+  const method = choice.lambda;
+  const key = VARIANT_KEYS[method];
+  const content = applyMethod(new Uint8Array(await readFile(fp32Source)), method, choice.ranges);
+  variants[key] = { file: variantFile(method), description: VARIANT_DESCRIPTIONS[method] };
+  files.push({ path: variantFile(method), content });
+  // The GPU tier keeps fp32: its providers run float kernels, and its disk and start are not the limit.
+  return { variants, tiers: { lambda: key, gpu: 'fp32' }, files };
+}
 
 /** PP-OCR detection, recognition (with its dictionary), orientation, and the `ppocr-v4` ensemble. */
 export async function buildOcrModels(repository: string): Promise<void> {
@@ -20,6 +62,12 @@ export async function buildOcrModels(repository: string): Promise<void> {
     files,
   });
   const image = { name: 'x', datatype: 'FP32' as const };
+  const detector = await variantsOf('ppocr-v4-det', join(assets, 'ch_PP-OCRv4_det_infer.onnx'));
+  const recognizer = await variantsOf('ppocr-v4-rec', join(assets, 'ch_PP-OCRv4_rec_infer.onnx'));
+  const classifier = await variantsOf(
+    'ppocr-mobile-v2-cls',
+    join(assets, 'ch_ppocr_mobile_v2.0_cls_infer.onnx'),
+  );
 
   await writeModelVersion(
     repository,
@@ -32,13 +80,13 @@ export async function buildOcrModels(repository: string): Promise<void> {
       inputs: [{ ...image, dims: [-1, 3, -1, -1] }],
       outputs: [{ name: 'sigmoid_0.tmp_0', datatype: 'FP32', dims: [-1, 1, -1, -1] }],
       maxBatchSize: 1,
-      variants: { fp32: { file: 'model.onnx' } },
+      variants: detector.variants,
       defaultVariant: 'fp32',
-      tiers: { lambda: 'fp32', gpu: 'fp32' },
+      tiers: detector.tiers,
       parameters: { mean: [0.485, 0.456, 0.406], std: [0.229, 0.224, 0.225], stride: 32 },
       source: source(['assets/ch_PP-OCRv4_det_infer.onnx']),
     },
-    [{ path: 'model.onnx', source: join(assets, 'ch_PP-OCRv4_det_infer.onnx') }],
+    detector.files,
   );
 
   await writeModelVersion(
@@ -52,16 +100,13 @@ export async function buildOcrModels(repository: string): Promise<void> {
       inputs: [{ ...image, dims: [-1, 3, 48, -1] }],
       outputs: [{ name: 'softmax_11.tmp_0', datatype: 'FP32', dims: [-1, -1, 6625] }],
       maxBatchSize: 16,
-      variants: { fp32: { file: 'model.onnx' } },
+      variants: recognizer.variants,
       defaultVariant: 'fp32',
-      tiers: { lambda: 'fp32', gpu: 'fp32' },
+      tiers: recognizer.tiers,
       parameters: { dictionary: 'ppocr_keys_v1.txt', height: 48, useSpaceChar: true },
       source: source(['assets/ch_PP-OCRv4_rec_infer.onnx', 'assets/ppocr_keys_v1.txt']),
     },
-    [
-      { path: 'model.onnx', source: join(assets, 'ch_PP-OCRv4_rec_infer.onnx') },
-      { path: 'ppocr_keys_v1.txt', source: join(assets, 'ppocr_keys_v1.txt') },
-    ],
+    [...recognizer.files, { path: 'ppocr_keys_v1.txt', source: join(assets, 'ppocr_keys_v1.txt') }],
   );
 
   await writeModelVersion(
@@ -75,13 +120,13 @@ export async function buildOcrModels(repository: string): Promise<void> {
       inputs: [{ ...image, dims: [-1, 3, 48, 192] }],
       outputs: [{ name: 'softmax_0.tmp_0', datatype: 'FP32', dims: [-1, 2] }],
       maxBatchSize: 16,
-      variants: { fp32: { file: 'model.onnx' } },
+      variants: classifier.variants,
       defaultVariant: 'fp32',
-      tiers: { lambda: 'fp32', gpu: 'fp32' },
+      tiers: classifier.tiers,
       parameters: { labels: ['0', '180'], height: 48, width: 192 },
       source: source(['assets/ch_ppocr_mobile_v2.0_cls_infer.onnx']),
     },
-    [{ path: 'model.onnx', source: join(assets, 'ch_ppocr_mobile_v2.0_cls_infer.onnx') }],
+    classifier.files,
   );
 
   await writeModelVersion(
