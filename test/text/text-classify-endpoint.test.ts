@@ -240,6 +240,28 @@ describe('POST /v1/text/classify on a model trained by the test', () => {
     expect(Math.abs((probabilities[1] as number) - (want[1] as number))).toBeLessThan(1e-5);
   });
 
+  it("waits for a cold server's models on its first OIP request instead of answering 503", async () => {
+    const ids = Array.from(featurize('free money now', trained.model.recipe.featurizer));
+    const cold = await startTestServer({
+      tasks: [{ definition: createTextClassifyTask(LIMITS), model: { name: 'spam-small' } }],
+      store: createModelStore({ repository: join(dir, 'repository'), cacheDir: join(dir, 'cold-cache') }),
+    });
+
+    const response = await fetch(`${cold.url}/v2/models/spam-small/infer`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({
+        inputs: [
+          { name: 'ids', shape: [ids.length], datatype: 'INT64', data: ids },
+          { name: 'offsets', shape: [1], datatype: 'INT64', data: [0] },
+        ],
+      }),
+    });
+    await cold.close();
+
+    expect(response.status).toBe(200);
+  });
+
   it('splits a batch over several session runs when it holds more ids than one run may, same results', async () => {
     const store = createModelStore({ repository: join(dir, 'repository'), cacheDir: join(dir, 'cache') });
     const classifier = await TextClassifier.create(await store.load('spam-small', '1', 'fp32'));

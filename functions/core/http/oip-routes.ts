@@ -88,10 +88,13 @@ export function oipRoutes(service: InferenceService, limits: OipLimits = limitsF
   const versionsOf = async (name: string) =>
     (await store.index()).filter((e) => e.name === name).map((e) => e.version);
 
-  /** A served, loaded model with a session, loading the served tasks first if they are not yet. */
+  /**
+   * A served, loaded model with a session, loading the served tasks first if they are not yet: as the task
+   * routes do, a request that arrives during loading (a cold Lambda's first) waits for it.
+   */
   const sessionOf = async (name: string, version: string | undefined) => {
     const manifest = await store.manifest(name, version);
-    if (!service.isServedModel(name)) await service.warm();
+    await service.warm();
     if (!service.loadedModels().some((m) => m.name === name && m.version === manifest.version)) {
       if (!service.isServedModel(name))
         throw new NotFoundError(`model ${echoed(name)} is not served by this function`);
