@@ -104,7 +104,11 @@ responseSchemas.add(Explanation, { id: 'Explanation' });
 
 /** The classification of one text. */
 export const TextClassification = z.object({
-  label: z.string(),
+  label: z
+    .string()
+    .describe(
+      "The decision: the manifest's thresholded label when its score reaches the threshold, else the most probable",
+    ),
   score: z.number().min(0).max(1),
   scores: z.record(z.string(), z.number()),
   explanation: Explanation.optional(),
