@@ -80,7 +80,12 @@ export interface OcrOptions {
    */
   readonly recPolicy?: BatchPolicy;
   readonly clsPolicy?: BatchPolicy;
-  /** Narrowest recogniser input, in pixels (default 320, the width PP-OCRv4 was trained on). */
+  /**
+   * Narrowest recogniser input, in pixels (default 64). PaddleOCR pads every line to at least 320, the
+   * width PP-OCRv4 was trained on; reading short lines at their own width read the benchmark documents
+   * as well or better (mean character accuracy 0.9914 at 32, 64, 96, 160 and 0.9795 at 320, the
+   * difference on photographed labels) and costs less: a line's run costs about its width.
+   */
   readonly recMinWidth: number;
   /** Lines read with a lower confidence are dropped (default 0.5, PaddleOCR's `drop_score`). */
   readonly minConfidence: number;
@@ -118,7 +123,7 @@ export function defaultOcrOptions(env: NodeJS.ProcessEnv = process.env): OcrOpti
     clsThreshold: 0.9,
     clsBatchSize: 16,
     recBatchSize: 6,
-    recMinWidth: 320,
+    recMinWidth: 64,
     minConfidence: 0.5,
     maxPixels: maxPixelsFromEnv(env),
     pixelBudget: maxPixelsFromEnv(env),

@@ -12,7 +12,7 @@ import type { Quad } from './geometry.ts';
 export interface RecognitionInput {
   /** Line height the recogniser reads (48 for PP-OCRv4). */
   readonly height: number;
-  /** Narrowest batch width: PP-OCRv4 was trained on 320-pixel lines and reads shorter ones padded to it. */
+  /** Narrowest run width: shorter lines are zero-padded to it. */
   readonly minWidth: number;
 }
 

@@ -111,7 +111,7 @@ describe('bucketWidth', () => {
     expect(bucketWidth(513 / 48, input)).toBe(512 + WIDTH_BUCKET);
   });
 
-  it('pads short lines to the width the recogniser was trained on and caps long ones at the column bound', () => {
+  it('pads short lines to the narrowest width and caps long ones at the column bound', () => {
     expect(bucketWidth(2, input)).toBe(320);
     expect(bucketWidth(1000, input)).toBe(MAX_BATCH_COLUMNS);
   });
