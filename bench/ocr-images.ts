@@ -30,7 +30,7 @@ function seeded(seed: number): () => number {
  * Renders lines as if photographed by a phone: a tinted, unevenly lit page, turned by a small angle,
  * slightly blurred, with sensor noise, saved as JPEG at phone quality.
  */
-async function photographed(
+export async function photographed(
   width: number,
   height: number,
   texts: { text: string; fontSize: number }[],

@@ -67,6 +67,20 @@ async function latency() {
     store.load('ppocr-v4-rec'),
   ]);
   const pipeline = await OcrPipeline.create({ detector, classifier, recognizer });
+  // The Lambda tier's variants (tiers.lambda of each model), for their latency and accuracy.
+  const lambdaStore = createModelStore({
+    repository: MODELS,
+    cacheDir: join(work, 'cache-lambda'),
+    tier: 'lambda',
+  });
+  const lambdaModels = await Promise.all(
+    ['ppocr-v4-det', 'ppocr-mobile-v2-cls', 'ppocr-v4-rec'].map((name) => lambdaStore.load(name)),
+  );
+  const lambdaPipeline = await OcrPipeline.create({
+    detector: lambdaModels[0] as LoadedModel,
+    classifier: lambdaModels[1] as LoadedModel,
+    recognizer: lambdaModels[2] as LoadedModel,
+  });
   // The floor: the same pipeline on this thread, its sessions timed, so the runs it makes are known.
   let runMs = 0;
   const timed = (model: LoadedModel): LoadedModel => {
@@ -108,7 +122,14 @@ async function latency() {
   const rows = [];
   const all = { raw: [] as number[], http: [] as number[], guten: [] as number[] };
   for (const image of images) {
-    const t = { raw: [] as number[], http: [] as number[], guten: [] as number[], floor: [] as number[] };
+    const t = {
+      raw: [] as number[],
+      http: [] as number[],
+      guten: [] as number[],
+      floor: [] as number[],
+      lambda: [] as number[],
+    };
+    let lambdaText: string[] = [];
     let rawText: string[] = [];
     let httpText: string[] = [];
     let gutenText: string[] = [];
@@ -130,8 +151,13 @@ async function latency() {
       runMs = 0;
       await floorPipeline.run(image.bytes);
       const floor = runMs;
+      t0 = performance.now();
+      const l = await lambdaPipeline.run(image.bytes);
+      const lambda = performance.now() - t0;
       if (i < 0) continue; // warm-up
       t.floor.push(floor);
+      t.lambda.push(lambda);
+      lambdaText = l.lines.map((line) => line.text);
       t.raw.push(raw);
       t.http.push(http);
       t.guten.push(gt);
@@ -146,6 +172,8 @@ async function latency() {
       image: image.name,
       small: image.small,
       floorP50: median(t.floor),
+      lambdaP50: median(t.lambda),
+      lambdaAccuracy: characterAccuracy(image.lines, lambdaText),
       rawP50: median(t.raw),
       httpP50: median(t.http),
       gutenP50: median(t.guten),
@@ -204,10 +232,17 @@ async function coldStart() {
       LOG_LEVEL: 'silent',
     };
     const oursMs: number[] = [];
+    const lambdaMs: number[] = [];
     const floorMs: number[] = [];
     for (let i = 0; i < COLD_RUNS; i++) {
       const cache = await mkdtemp(join(work, 'cold-cache-'));
       oursMs.push((await runChild(ours, [image], { ...env, MODEL_CACHE_DIR: cache })).wallMs);
+      // The Lambda tier: its smaller detector and recogniser files downloaded and opened instead of fp32.
+      const lambdaCache = await mkdtemp(join(work, 'cold-cache-lambda-'));
+      lambdaMs.push(
+        (await runChild(ours, [image], { ...env, MODEL_CACHE_DIR: lambdaCache, MODEL_TIER: 'lambda' }))
+          .wallMs,
+      );
       floorMs.push((await runChild(floor, [image, MODELS], env)).wallMs);
     }
     const warmCache = await mkdtemp(join(work, 'warm-cache-'));
@@ -215,7 +250,12 @@ async function coldStart() {
     const warmDisk: number[] = [];
     for (let i = 0; i < COLD_RUNS; i++)
       warmDisk.push((await runChild(ours, [image], { ...env, MODEL_CACHE_DIR: warmCache })).wallMs);
-    return { ours: median(oursMs), floor: median(floorMs), warmDisk: median(warmDisk) };
+    return {
+      ours: median(oursMs),
+      lambdaTier: median(lambdaMs),
+      floor: median(floorMs),
+      warmDisk: median(warmDisk),
+    };
   } finally {
     await s3.stop();
   }
@@ -285,6 +325,8 @@ console.table(
     'endpoint/gutenye': (r.httpP50 / r.gutenP50).toFixed(2),
     'speed-up vs gutenye': `${(r.gutenP50 / r.rawP50).toFixed(2)}x`,
     accuracy: r.accuracy.toFixed(3),
+    'lambda tier p50': ms(r.lambdaP50),
+    'lambda accuracy': r.lambdaAccuracy.toFixed(3),
     'gutenye accuracy': r.gutenAccuracy.toFixed(3),
   })),
 );
@@ -299,6 +341,8 @@ const summary = {
   speedupVsGutenPerImageMedian: median(rows.map((r) => r.gutenP50 / r.rawP50)),
   accuracy: mean(rows.map((r) => r.accuracy)),
   gutenAccuracy: mean(rows.map((r) => r.gutenAccuracy)),
+  lambdaAccuracy: mean(rows.map((r) => r.lambdaAccuracy)),
+  lambdaOverPipelinePerImageMedian: median(rows.map((r) => r.lambdaP50 / r.rawP50)),
   loadAverage: { before: loadBefore, after: loadavg()[0] as number },
   small: {
     images: rows.filter((r) => r.small).length,
@@ -324,6 +368,9 @@ console.log(
   `  mean character accuracy: ours ${summary.accuracy.toFixed(4)}, gutenye ${summary.gutenAccuracy.toFixed(4)}`,
 );
 console.log(
+  `  Lambda tier (MODEL_TIER=lambda variants): accuracy ${summary.lambdaAccuracy.toFixed(4)}, p50 ${summary.lambdaOverPipelinePerImageMedian.toFixed(2)} x fp32's (median per image)`,
+);
+console.log(
   `  small documents (${summary.small.images}): endpoint / gutenye at worst ${summary.small.worstEndpointOverGuten.toFixed(2)} (target <= 0.5), endpoint / session.run sum at worst ${summary.small.worstEndpointOverRuns.toFixed(2)} (target <= 1.25)`,
 );
 console.log(
@@ -341,6 +388,9 @@ if (cold) {
   );
   console.log(
     `  from s3rver, warm disk cache ${ms(cold.warmDisk)}; ratio ${(cold.warmDisk / cold.floor).toFixed(3)}`,
+  );
+  console.log(
+    `  MODEL_TIER=lambda (its smaller detector and recogniser files), empty cache ${ms(cold.lambdaTier)}; ${(cold.lambdaTier / cold.ours).toFixed(3)} x fp32's`,
   );
 }
 

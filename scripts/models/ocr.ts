@@ -3,7 +3,7 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import type { ModelVariant } from '../../functions/core/model-store/manifest.ts';
 import { type ModelFileSource, writeModelVersion } from '../../functions/core/model-store/write-model.ts';
-import { applyMethod, readChoices, variantFile } from '../quantize/ocr-models.ts';
+import { applyMethod, QDQ_OPTIONS, readChoices, variantFile } from '../quantize/ocr-models.ts';
 import type { QuantizationMethod } from '../quantize/quantize.ts';
 
 const require = createRequire(import.meta.url);
@@ -40,7 +40,12 @@ async function variantsOf(
   if (!choice || choice.lambda === 'fp32') return { variants, tiers: { lambda: 'fp32', gpu: 'fp32' }, files };
   const method = choice.lambda;
   const key = VARIANT_KEYS[method];
-  const content = applyMethod(new Uint8Array(await readFile(fp32Source)), method, choice.ranges);
+  const content = applyMethod(
+    new Uint8Array(await readFile(fp32Source)),
+    method,
+    choice.ranges,
+    QDQ_OPTIONS[name],
+  );
   variants[key] = { file: variantFile(method), description: VARIANT_DESCRIPTIONS[method] };
   files.push({ path: variantFile(method), content });
   // The GPU tier keeps fp32: its providers run float kernels, and its disk and start are not the limit.

@@ -268,6 +268,14 @@ export async function calibrate(
   return ranges;
 }
 
+/** What {@link quantizeQdq} leaves in float. */
+export interface QdqOptions {
+  /** Operators left float, by their first output's name. */
+  readonly exclude?: readonly string[];
+  /** Every operator after the graph's last node of this type is left float. */
+  readonly floatAfterLast?: string;
+}
+
 /** uint8 scale and zero point of a range (which always holds 0, so 0 is exact). */
 function activationParameters(range: TensorRange): { scale: number; zeroPoint: number } {
   const min = Math.min(0, range.min);
@@ -282,17 +290,29 @@ function activationParameters(range: TensorRange): { scale: number; zeroPoint: n
  * @param ranges the activations' ranges from {@link calibrate} over {@link qdqActivations}; an activation
  *   without a range leaves its operator in float.
  */
-export function quantizeQdq(bytes: Uint8Array, ranges: ReadonlyMap<string, TensorRange>): Uint8Array {
+export function quantizeQdq(
+  bytes: Uint8Array,
+  ranges: ReadonlyMap<string, TensorRange>,
+  options: QdqOptions = {},
+): Uint8Array {
   const model = prepared(bytes);
   const graph = graphOf(model);
   const inits = initializersByName(graph);
+  const exclude = new Set(options.exclude ?? []);
+  if (options.floatAfterLast) {
+    // The operators after the last node of that type (e.g. a detector's head after its feature
+    // pyramid's Concat) stay float: their outputs are thresholded, so small errors move boxes.
+    const nodes = graph.node ?? [];
+    const last = nodes.map((n) => n.opType).lastIndexOf(options.floatAfterLast);
+    for (const n of nodes.slice(last + 1)) exclude.add(n.output?.[0] ?? '');
+  }
   const initializer = [...(graph.initializer ?? [])];
   const outputs = new Set((graph.output ?? []).map((o) => o.name ?? ''));
   const params = new Map<string, { scale: number; zeroPoint: number }>();
   const quantized = new Set<string>();
   for (const n of graph.node ?? []) {
     const x = n.input?.[0] as string;
-    if (quantizable(n, inits) && ranges.has(x)) {
+    if (quantizable(n, inits) && ranges.has(x) && !exclude.has(n.output?.[0] ?? '')) {
       quantized.add(x);
       const y = n.output?.[0] as string;
       if (!outputs.has(y) && ranges.has(y)) quantized.add(y);
@@ -317,7 +337,7 @@ export function quantizeQdq(bytes: Uint8Array, ranges: ReadonlyMap<string, Tenso
   for (const n of graph.node ?? []) {
     // Every reader of a quantized tensor reads its dequantized copy, as in onnxruntime's QDQ models.
     n.input = (n.input ?? []).map((i) => (quantized.has(i) ? dq(i) : i));
-    const w = quantizable(n, inits);
+    const w = exclude.has(n.output?.[0] ?? '') ? undefined : quantizable(n, inits);
     const x = (n.input[0] ?? '').replace(/_dequantized$/, '');
     if (w?.name && quantized.has(x)) {
       const dims = dimsOf(w);
