@@ -170,20 +170,13 @@ export class InferenceMonitoring extends Construct {
       ),
     );
     this.alarm(
-      new Alarm(this, 'Api5xxRate', {
-        alarmDescription: `HTTP API: more than ${this.props.errorRatePercent}% of requests answered with a 5xx`,
-        metric: new MathExpression({
-          expression: 'IF(requests > 0, 100 * FILL(errors, 0) / requests, 0)',
-          usingMetrics: { requests, errors: serverErrors },
-          period: FIVE_MINUTES,
-          label: '5xx %',
-        }),
-        threshold: this.props.errorRatePercent,
-        comparisonOperator: ComparisonOperator.GREATER_THAN_THRESHOLD,
-        evaluationPeriods: 3,
-        datapointsToAlarm: 2,
-        treatMissingData: TreatMissingData.NOT_BREACHING,
-      }),
+      this.rateAlarm(
+        'Api5xxRate',
+        `HTTP API: more than ${this.props.errorRatePercent}% of requests answered with a 5xx`,
+        'IF(requests > 0, 100 * FILL(errors, 0) / requests, 0)',
+        { requests, errors: serverErrors },
+        '5xx %',
+      ),
     );
     this.latencyAnomalyAlarm(
       'ApiLatency',
@@ -435,20 +428,13 @@ export class InferenceMonitoring extends Construct {
     const ownErrors = loadBalancer.httpCodeElb(HttpCodeElb.ELB_5XX_COUNT, { period: FIVE_MINUTES });
     rollback.push(
       this.alarm(
-        new Alarm(this, `Gpu${key}LoadBalancer5xxRate`, {
-          alarmDescription: `${what}: more than ${this.props.errorRatePercent}% of the load balancer's requests got a 5xx, from a target or from the load balancer itself`,
-          metric: new MathExpression({
-            expression: 'IF(requests > 0, 100 * (FILL(targetErrors, 0) + FILL(ownErrors, 0)) / requests, 0)',
-            usingMetrics: { requests, targetErrors, ownErrors },
-            period: FIVE_MINUTES,
-            label: '5xx %',
-          }),
-          threshold: this.props.errorRatePercent,
-          comparisonOperator: ComparisonOperator.GREATER_THAN_THRESHOLD,
-          evaluationPeriods: 3,
-          datapointsToAlarm: 2,
-          treatMissingData: TreatMissingData.NOT_BREACHING,
-        }),
+        this.rateAlarm(
+          `Gpu${key}LoadBalancer5xxRate`,
+          `${what}: more than ${this.props.errorRatePercent}% of the load balancer's requests got a 5xx, from a target or from the load balancer itself`,
+          'IF(requests > 0, 100 * (FILL(targetErrors, 0) + FILL(ownErrors, 0)) / requests, 0)',
+          { requests, targetErrors, ownErrors },
+          '5xx %',
+        ),
       ),
     );
     this.latencyAnomalyAlarm(
@@ -502,20 +488,13 @@ export class InferenceMonitoring extends Construct {
       tasks.map((_, i) => (fill ? `FILL(${name}${i}, 0)` : `${name}${i}`)).join(' + ');
     const requests = tasks.length > 1 ? `(${sum('requests', false)})` : sum('requests', false);
     return this.alarm(
-      new Alarm(this, id, {
-        alarmDescription: `${what}: more than ${this.props.errorRatePercent}% of ${source} requests failed with a 5xx (EMF ${OUTCOME_METRICS.errors}/${OUTCOME_METRICS.requests})`,
-        metric: new MathExpression({
-          expression: `IF(${requests} > 0, 100 * (${sum('errors', true)}) / ${requests}, 0)`,
-          usingMetrics,
-          period: FIVE_MINUTES,
-          label: '5xx %',
-        }),
-        threshold: this.props.errorRatePercent,
-        comparisonOperator: ComparisonOperator.GREATER_THAN_THRESHOLD,
-        evaluationPeriods: 3,
-        datapointsToAlarm: 2,
-        treatMissingData: TreatMissingData.NOT_BREACHING,
-      }),
+      this.rateAlarm(
+        id,
+        `${what}: more than ${this.props.errorRatePercent}% of ${source} requests failed with a 5xx (EMF ${OUTCOME_METRICS.errors}/${OUTCOME_METRICS.requests})`,
+        `IF(${requests} > 0, 100 * (${sum('errors', true)}) / ${requests}, 0)`,
+        usingMetrics,
+        '5xx %',
+      ),
     );
   }
 
@@ -524,20 +503,13 @@ export class InferenceMonitoring extends Construct {
     const invocations = fn.metricInvocations({ period: FIVE_MINUTES });
     const errors = fn.metricErrors({ period: FIVE_MINUTES });
     const errorRate = this.alarm(
-      new Alarm(this, `${id}FunctionErrorRate`, {
-        alarmDescription: `${what}: more than ${this.props.errorRatePercent}% of invocations failed in Lambda (crash, timeout, failed init)`,
-        metric: new MathExpression({
-          expression: 'IF(invocations > 0, 100 * errors / invocations, 0)',
-          usingMetrics: { invocations, errors },
-          period: FIVE_MINUTES,
-          label: 'error %',
-        }),
-        threshold: this.props.errorRatePercent,
-        comparisonOperator: ComparisonOperator.GREATER_THAN_THRESHOLD,
-        evaluationPeriods: 3,
-        datapointsToAlarm: 2,
-        treatMissingData: TreatMissingData.NOT_BREACHING,
-      }),
+      this.rateAlarm(
+        `${id}FunctionErrorRate`,
+        `${what}: more than ${this.props.errorRatePercent}% of invocations failed in Lambda (crash, timeout, failed init)`,
+        'IF(invocations > 0, 100 * errors / invocations, 0)',
+        { invocations, errors },
+        'error %',
+      ),
     );
     const p99 = fn.metricDuration({ statistic: 'p99', period: FIVE_MINUTES }) as Metric;
     this.latencyAnomalyAlarm(`${id}Latency`, what, p99);
@@ -592,6 +564,28 @@ export class InferenceMonitoring extends Construct {
     });
     alarm.node.addDependency(detector);
     this.alarm(alarm);
+  }
+
+  /**
+   * An alarm on a percentage computed by metric math: above `monitoring.errorRatePercent` in 2 of 3
+   * five-minute periods; a period without data does not breach.
+   */
+  private rateAlarm(
+    id: string,
+    alarmDescription: string,
+    expression: string,
+    usingMetrics: Record<string, IMetric>,
+    label: string,
+  ): Alarm {
+    return new Alarm(this, id, {
+      alarmDescription,
+      metric: new MathExpression({ expression, usingMetrics, period: FIVE_MINUTES, label }),
+      threshold: this.props.errorRatePercent,
+      comparisonOperator: ComparisonOperator.GREATER_THAN_THRESHOLD,
+      evaluationPeriods: 3,
+      datapointsToAlarm: 2,
+      treatMissingData: TreatMissingData.NOT_BREACHING,
+    });
   }
 
   private alarm<T extends Alarm>(alarm: T): T {

@@ -4,6 +4,7 @@
  * thing. This module imports only zod: any door, and every Lambda bundle, may carry it.
  */
 import { z } from 'zod';
+import { TensorDatatype } from '../model-store/manifest.ts';
 
 /** What a schema registry entry carries into the OpenAPI components: its name and description. */
 export interface SchemaMeta {
@@ -235,22 +236,6 @@ responseSchemas.add(UploadsResult, { id: 'UploadsResult' });
 
 // ---- Open Inference Protocol v2 -----------------------------------------------------------------------
 
-const Datatype = z.enum([
-  'BOOL',
-  'UINT8',
-  'UINT16',
-  'UINT32',
-  'UINT64',
-  'INT8',
-  'INT16',
-  'INT32',
-  'INT64',
-  'FP16',
-  'FP32',
-  'FP64',
-  'BYTES',
-]);
-
 const TensorMetadata = z.object({ name: z.string(), datatype: z.string(), shape: z.array(z.number().int()) });
 
 /** `GET /v2`. */
@@ -286,7 +271,7 @@ responseSchemas.add(OipModelReady, { id: 'OipModelReady' });
 const Tensor = z.object({
   name: z.string(),
   shape: z.array(z.number().int().min(0)),
-  datatype: Datatype,
+  datatype: TensorDatatype,
   data: z.array(z.unknown()).describe('Row-major, flat or nested'),
   parameters: z.record(z.string(), z.unknown()).optional(),
 });
