@@ -666,17 +666,13 @@ export class InferenceMonitoring extends Construct {
     statistic: string,
     label: string,
   ): Metric {
-    return new Metric({
-      namespace: this.props.metricsNamespace,
+    const { service, task } = dimensions;
+    return this.metric(
       metricName,
-      dimensionsMap: {
-        [DIMENSIONS.service]: dimensions.service,
-        [DIMENSIONS.task]: dimensions.task,
-      },
+      { [DIMENSIONS.service]: service, [DIMENSIONS.task]: task },
       statistic,
       label,
-      period: FIVE_MINUTES,
-    });
+    );
   }
 
   private emf(
@@ -685,10 +681,20 @@ export class InferenceMonitoring extends Construct {
     statistic: string,
     label: string,
   ): Metric {
+    return this.metric(metricName, { ...dimensions }, statistic, label);
+  }
+
+  /** A five-minute EMF metric of this stack's namespace. */
+  private metric(
+    metricName: string,
+    dimensionsMap: Record<string, string>,
+    statistic: string,
+    label: string,
+  ): Metric {
     return new Metric({
       namespace: this.props.metricsNamespace,
       metricName,
-      dimensionsMap: { ...dimensions },
+      dimensionsMap,
       statistic,
       label,
       period: FIVE_MINUTES,
