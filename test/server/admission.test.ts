@@ -17,6 +17,16 @@ const AT_ONCE = 200;
 /** The issue's bounds: a refusal within 250 ms, an accepted request answered within about 20 s. */
 const REFUSAL_MS = 250;
 const SERVED_MS = 20_000;
+/** One request in this many of the burst is a work-free control; 22 of 222. */
+const CONTROL_EVERY = 10;
+const CONTROLS = Math.floor(AT_ONCE / (CONTROL_EVERY - 1));
+/** What a refusal may take beyond the work-free requests of its burst: its one step, the admission decision. */
+const SLACK_MS = 50;
+
+function median(values: readonly number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.floor(sorted.length / 2)] ?? 0;
+}
 
 interface Answer {
   readonly status: number;
@@ -47,9 +57,9 @@ describe('npm start under 200 OCR requests at once', () => {
     await rm(directory, { recursive: true, force: true });
   });
 
-  const ocr = async (png: Uint8Array): Promise<Answer> => {
+  const ocr = async (png: Uint8Array, path = '/v1/image/ocr'): Promise<Answer> => {
     const sent = performance.now();
-    const response = await fetch(`${base}/v1/image/ocr`, {
+    const response = await fetch(`${base}${path}`, {
       method: 'POST',
       headers: { 'content-type': 'image/png' },
       body: png,
@@ -77,24 +87,38 @@ describe('npm start under 200 OCR requests at once', () => {
     // A server in service has measured its service time; the first requests measure it here.
     for (let i = 0; i < 4; i++) expect((await ocr(png)).status).toBe(200);
 
-    const { result: answers, probe } = await probeDuring(base, () =>
-      Promise.all(Array.from({ length: AT_ONCE }, () => ocr(png))),
+    // Beside the OCR requests, in the same burst: requests the server answers without any work (the same body
+    // to a route it does not have). They share the client's connection setup, the accept queue and the CPU
+    // with the refusals, so they measure what answering anything costs in this burst on this machine.
+    const { result: burst, probe } = await probeDuring(base, () =>
+      Promise.all(
+        Array.from({ length: AT_ONCE + CONTROLS }, (_, i) =>
+          i % CONTROL_EVERY === CONTROL_EVERY - 1 ? ocr(png, '/v1/image/none') : ocr(png),
+        ),
+      ),
     );
+    const answers = burst.filter((_, i) => i % CONTROL_EVERY !== CONTROL_EVERY - 1);
+    const controls = burst.filter((_, i) => i % CONTROL_EVERY === CONTROL_EVERY - 1);
     const served = answers.filter((a) => a.status === 200);
     const refused = answers.filter((a) => a.status === 503);
     const ready = await fetch(`${base}/v2/health/ready`);
     const after = await ocr(png);
 
+    expect(answers).toHaveLength(AT_ONCE);
+    expect(controls.every((a) => a.status === 404)).toBe(true);
     expect(answers.filter((a) => a.status !== 200 && a.status !== 503)).toEqual([]);
     expect(served.length).toBeGreaterThan(4);
     expect(refused.length).toBeGreaterThan(0);
     expect(JSON.parse(served[0]?.body ?? '{}').text).toMatch(/Invoice/);
     expect(Math.max(...served.map((a) => a.ms))).toBeLessThan(SERVED_MS);
     // A refusal is decided before the body is read and waits on no model: it comes back as fast as the server
-    // answers anything. On a quiet machine that is within the issue's 250 ms; where other work holds the
-    // CPU (measured here at load average 7-9 on 2 cores: a health probe took up to ~1 s during the burst),
-    // within twice the slowest health probe sent at the same time.
-    expect(Math.max(...refused.map((a) => a.ms))).toBeLessThan(Math.max(REFUSAL_MS, 2 * probe.maxMs));
+    // answers anything in the same burst. The issue's 250 ms holds where the burst itself costs less; on
+    // this 2-core machine, where the test's own client opens the 220 connections, the work-free requests of
+    // the burst alone take 150-450 ms at their slowest, so a refusal may take as long as they do, no longer.
+    const refusedMs = refused.map((a) => a.ms);
+    const controlMs = controls.map((a) => a.ms);
+    expect(median(refusedMs)).toBeLessThan(Math.max(REFUSAL_MS, median(controlMs) + SLACK_MS));
+    expect(Math.max(...refusedMs)).toBeLessThan(Math.max(REFUSAL_MS, Math.max(...controlMs) + SLACK_MS));
     for (const a of refused) {
       expect(Number(a.retryAfter)).toBeGreaterThanOrEqual(1);
       expect(JSON.parse(a.body).error).toMatch(/too many image\/ocr requests/);
@@ -103,7 +127,8 @@ describe('npm start under 200 OCR requests at once', () => {
     expect(after.status).toBe(200);
     console.info(
       `admission: ${served.length} served (slowest ${Math.round(Math.max(...served.map((a) => a.ms)))} ms), ` +
-        `${refused.length} refused (slowest ${Math.round(Math.max(...refused.map((a) => a.ms)))} ms), ` +
+        `${refused.length} refused (median ${Math.round(median(refusedMs))}, slowest ${Math.round(Math.max(...refusedMs))} ms), ` +
+        `work-free requests of the burst (median ${Math.round(median(controlMs))}, slowest ${Math.round(Math.max(...controlMs))} ms), ` +
         `slowest health probe ${Math.round(probe.maxMs)} ms`,
     );
   }, 90_000);
