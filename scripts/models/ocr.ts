@@ -3,6 +3,7 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import type { ModelVariant } from '../../functions/core/model-store/manifest.ts';
 import { type ModelFileSource, writeModelVersion } from '../../functions/core/model-store/write-model.ts';
+import { gpuVariantOf } from '../quantize/gpu-rewrite.ts';
 import { applyMethod, QDQ_OPTIONS, readChoices, variantFile } from '../quantize/ocr-models.ts';
 import type { QuantizationMethod } from '../quantize/quantize.ts';
 
@@ -21,10 +22,15 @@ const VARIANT_DESCRIPTIONS: Readonly<Record<QuantizationMethod, string>> = {
   fp16: 'float16 weights, float32 compute (npm run quantize)',
 };
 
+/** The file of the `gpu` variant: fp32 with the nodes WebGPU has no kernel for rewritten. */
+const GPU_VARIANT_FILE = 'model-gpu.onnx';
+
 /**
- * The variants of one OCR model: fp32, and the quantized one `npm run quantize -- --write` chose for
- * Lambda (`scripts/quantize/ocr-variants.json`), rewritten here from the fp32 file with the stored
- * calibration ranges (about a second for the recogniser; nothing is rendered or run).
+ * The variants of one OCR model: fp32; the quantized one `npm run quantize -- --write` chose for Lambda
+ * (`scripts/quantize/ocr-variants.json`), rewritten here from the fp32 file with the stored calibration
+ * ranges (about a second for the recogniser; nothing is rendered or run); and, where the fp32 graph holds
+ * nodes WebGPU cannot run (the recogniser's and classifier's opset-9 `Clip`), a `gpu` variant without them
+ * for the GPU tier. The detector runs wholly on WebGPU as it is: its GPU tier stays fp32.
  */
 async function variantsOf(
   name: string,
@@ -35,21 +41,27 @@ async function variantsOf(
   files: ModelFileSource[];
 }> {
   const variants: Record<string, ModelVariant> = { fp32: { file: 'model.onnx' } };
+  const fp32 = new Uint8Array(await readFile(fp32Source));
   const files: ModelFileSource[] = [{ path: 'model.onnx', source: fp32Source }];
+  const gpu = gpuVariantOf(fp32.slice());
+  let gpuTier = 'fp32';
+  if (gpu.report.clip > 0) {
+    variants.gpu = {
+      file: GPU_VARIANT_FILE,
+      description: `fp32 with its ${gpu.report.clip} opset-9 Clip nodes as Min(Max(x, lo), hi), which WebGPU runs (scripts/quantize/gpu-rewrite.ts)`,
+    };
+    files.push({ path: GPU_VARIANT_FILE, content: gpu.bytes });
+    gpuTier = 'gpu';
+  }
   const choice = readChoices()[name];
-  if (!choice || choice.lambda === 'fp32') return { variants, tiers: { lambda: 'fp32', gpu: 'fp32' }, files };
+  if (!choice || choice.lambda === 'fp32')
+    return { variants, tiers: { lambda: 'fp32', gpu: gpuTier }, files };
   const method = choice.lambda;
   const key = VARIANT_KEYS[method];
-  const content = applyMethod(
-    new Uint8Array(await readFile(fp32Source)),
-    method,
-    choice.ranges,
-    QDQ_OPTIONS[name],
-  );
+  const content = applyMethod(fp32, method, choice.ranges, QDQ_OPTIONS[name]);
   variants[key] = { file: variantFile(method), description: VARIANT_DESCRIPTIONS[method] };
   files.push({ path: variantFile(method), content });
-  // The GPU tier keeps fp32: its providers run float kernels, and its disk and start are not the limit.
-  return { variants, tiers: { lambda: key, gpu: 'fp32' }, files };
+  return { variants, tiers: { lambda: key, gpu: gpuTier }, files };
 }
 
 /** PP-OCR detection, recognition (with its dictionary), orientation, and the `ppocr-v4` ensemble. */

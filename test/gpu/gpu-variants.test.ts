@@ -1,0 +1,125 @@
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import * as ort from 'onnxruntime-node';
+import { describe, expect, it } from 'vitest';
+import { parseManifest } from '../../functions/core/model-store/manifest.ts';
+import { sha256File } from '../../functions/core/model-store/write-model.ts';
+import { countGpuUnsupported, gpuVariantOf } from '../../scripts/quantize/gpu-rewrite.ts';
+import { DataType, encodeModel, type Model, node } from '../../scripts/quantize/onnx-graph.ts';
+
+const repository = join(import.meta.dirname, '..', '..', 'models');
+
+/** Deterministic values in [lo, hi), so every run feeds the same input. */
+function values(count: number, seed: number, lo = -1, hi = 1): Float32Array {
+  let a = seed >>> 0;
+  return Float32Array.from({ length: count }, () => {
+    a = (Math.imul(a, 1664525) + 1013904223) >>> 0;
+    return lo + (a / 2 ** 32) * (hi - lo);
+  });
+}
+
+async function outputOf(path: string | Uint8Array, dims: number[], seed: number): Promise<Float32Array> {
+  const session = await ort.InferenceSession.create(path as string, { executionProviders: ['cpu'] });
+  const x = new ort.Tensor(
+    'float32',
+    values(
+      dims.reduce((a, b) => a * b),
+      seed,
+    ),
+    dims,
+  );
+  const out = await session.run({ [session.inputNames[0] as string]: x });
+  await session.release();
+  return out[session.outputNames[0] as string]?.data as Float32Array;
+}
+
+function maxAbsDifference(a: Float32Array, b: Float32Array): number {
+  expect(a.length).toBe(b.length);
+  let worst = 0;
+  for (let i = 0; i < a.length; i++) worst = Math.max(worst, Math.abs((a[i] as number) - (b[i] as number)));
+  return worst;
+}
+
+describe('the gpu variants of the OCR models', () => {
+  it.each([
+    ['ppocr-v4-rec', [3, 3, 48, 320]],
+    ['ppocr-mobile-v2-cls', [8, 3, 48, 192]],
+  ])(
+    'serve %s to the GPU tier without opset-9 Clip and with the fp32 outputs within 1e-4',
+    async (name, dims) => {
+      const dir = join(repository, name, '1');
+      const manifest = parseManifest(JSON.parse(await readFile(join(dir, 'manifest.json'), 'utf8')), name);
+      const gpuFile = manifest.variants[manifest.tiers?.gpu ?? '']?.file ?? '';
+      const fp32File = manifest.variants.fp32?.file ?? '';
+      const entry = manifest.files.find((f) => f.path === gpuFile);
+
+      const [gpuOut, fp32Out] = await Promise.all([
+        outputOf(join(dir, gpuFile), dims, 7),
+        outputOf(join(dir, fp32File), dims, 7),
+      ]);
+
+      expect(manifest.tiers?.gpu).toBe('gpu');
+      expect(gpuFile).not.toBe(fp32File);
+      expect(entry?.sha256).toBe(await sha256File(join(dir, gpuFile)));
+      expect(countGpuUnsupported(await readFile(join(dir, fp32File)))).toBeGreaterThan(0);
+      expect(countGpuUnsupported(await readFile(join(dir, gpuFile)))).toBe(0);
+      expect(maxAbsDifference(gpuOut, fp32Out)).toBeLessThanOrEqual(1e-4);
+    },
+  );
+
+  it('keeps the detector on fp32 for the GPU tier: it holds nothing to rewrite', async () => {
+    const dir = join(repository, 'ppocr-v4-det', '1');
+    const manifest = parseManifest(JSON.parse(await readFile(join(dir, 'manifest.json'), 'utf8')), 'det');
+
+    const unsupported = countGpuUnsupported(await readFile(join(dir, 'model.onnx')));
+
+    expect(unsupported).toBe(0);
+    expect(manifest.tiers?.gpu).toBe('fp32');
+  });
+});
+
+describe('rewriteForGpu', () => {
+  /** x -> Clip(0, 6) -> Clip(min -1 only) -> Clip(no bounds) -> y, at opset 9. */
+  function clips(): Uint8Array {
+    const floats = (name: string) => ({
+      name,
+      type: { tensorType: { elemType: DataType.FLOAT, shape: { dim: [{ dimValue: 64 }] } } },
+    });
+    const model: Model = {
+      irVersion: 8,
+      opsetImport: [{ domain: '', version: 9 }],
+      graph: {
+        name: 'clips',
+        node: [
+          node(
+            'Clip',
+            ['x'],
+            ['relu6'],
+            [
+              { name: 'min', type: 1, f: 0 },
+              { name: 'max', type: 1, f: 6 },
+            ],
+          ),
+          node('Clip', ['relu6'], ['floor'], [{ name: 'max', type: 1, f: 5 }]),
+          node('Clip', ['floor'], ['y']),
+        ],
+        input: [floats('x')],
+        output: [floats('y')],
+      },
+    };
+    return encodeModel(model);
+  }
+
+  it('replaces every attribute Clip by Max/Min with the same bounds and the same values', async () => {
+    const original = clips();
+
+    const { bytes, report } = gpuVariantOf(original);
+    const [before, after] = await Promise.all([outputOf(original, [64], 3), outputOf(bytes, [64], 3)]);
+
+    expect(report.clip).toBe(3);
+    expect(countGpuUnsupported(bytes)).toBe(0);
+    expect(after).toEqual(before);
+    expect(Math.max(...after)).toBeLessThanOrEqual(5);
+    expect(Math.min(...after)).toBeGreaterThanOrEqual(0);
+  });
+});
