@@ -1,5 +1,6 @@
-import { DEFAULT_TASK_NAMES, loadSettings, servedTaskNames } from './core/config/env.ts';
+import { loadSettings, servedTaskNames } from './core/config/env.ts';
 import type { ServedTask } from './core/inference-service.ts';
+import { DEFAULT_TASK_NAMES, type TaskName, taskDescriptor } from './core/tasks/descriptors.ts';
 import { taskModelFromEnv } from './core/tasks/served-model.ts';
 import type { TaskDefinition } from './core/tasks/types.ts';
 import { imageOcrTask } from './image/task.ts';
@@ -7,28 +8,28 @@ import { speechVadTask } from './speech/task.ts';
 import { textEmbedTask } from './text/embed-task.ts';
 import { textClassifyTask } from './text/task.ts';
 
-/** Every task Inferlet can serve, by name (`<modality>/<task>`). */
-export const SUPPORTED_TASKS: Readonly<Record<string, TaskDefinition>> = Object.freeze({
-  [imageOcrTask.name]: imageOcrTask,
-  [speechVadTask.name]: speechVadTask,
-  [textClassifyTask.name]: textClassifyTask,
-  [textEmbedTask.name]: textEmbedTask,
+/**
+ * Every task Inferlet can serve, by name (`<modality>/<task>`): each pipeline over its descriptor
+ * (`functions/core/tasks/descriptors.ts`, which says the rest of what a task is).
+ */
+export const SUPPORTED_TASKS: Readonly<Record<TaskName, TaskDefinition>> = Object.freeze({
+  'image/ocr': imageOcrTask,
+  'speech/vad': speechVadTask,
+  'text/classify': textClassifyTask,
+  'text/embed': textEmbedTask,
 });
 
 /**
- * The tasks served when `TASKS` is unset: every task but `text/embed`, whose model is imported
- * ({@link DEFAULT_TASK_NAMES}); their default models are in `models/`.
+ * The tasks served when `TASKS` is unset: those whose default model `models/` ships (every task but
+ * `text/embed`, whose model is imported; {@link DEFAULT_TASK_NAMES}).
  */
 export const DEFAULT_TASKS: readonly TaskDefinition[] = Object.freeze(
-  DEFAULT_TASK_NAMES.map((name) => SUPPORTED_TASKS[name] as TaskDefinition),
+  DEFAULT_TASK_NAMES.map((name) => SUPPORTED_TASKS[name]),
 );
 
 /** The definition of a task, or an error that lists the valid names. */
 export function taskDefinition(name: string): TaskDefinition {
-  const task = SUPPORTED_TASKS[name];
-  if (!task)
-    throw new Error(`unknown task "${name}"; valid tasks: ${Object.keys(SUPPORTED_TASKS).join(', ')}`);
-  return task;
+  return SUPPORTED_TASKS[taskDescriptor(name).name];
 }
 
 /**

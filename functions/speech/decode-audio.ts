@@ -20,19 +20,8 @@ export interface DecodedAudio {
   close(): void;
 }
 
-/** Media types the speech function takes as a raw body. */
-export const AUDIO_MEDIA_TYPES = [
-  'audio/wav',
-  'audio/x-wav',
-  'audio/wave',
-  'audio/vnd.wave',
-  'audio/flac',
-  'audio/x-flac',
-  'audio/mpeg',
-  'audio/mp3',
-  'audio/ogg',
-  'audio/opus',
-] as const;
+/** Media types the speech function takes as a raw body (one list, shared with the task descriptors). */
+export { AUDIO_MEDIA_TYPES } from '../core/tasks/media-types.ts';
 
 function startsWith(bytes: Uint8Array, text: string, at = 0): boolean {
   if (bytes.byteLength < at + text.length) return false;

@@ -3,9 +3,11 @@ import { InvalidInputError } from '../core/errors.ts';
 import { VadOptions } from '../core/http/api-schemas.ts';
 import type { LoadedModel } from '../core/model-store/types.ts';
 import { createSession, sessionConfigFromEnv } from '../core/session.ts';
+import { TASK_DESCRIPTORS } from '../core/tasks/descriptors.ts';
+import { AUDIO_MEDIA_TYPES } from '../core/tasks/media-types.ts';
 import { readBinaryOrJson } from '../core/tasks/request-body.ts';
-import { modelRefOf, type TaskDefinition, type TaskInput } from '../core/tasks/types.ts';
-import { AUDIO_MEDIA_TYPES, decodeAudio } from './decode-audio.ts';
+import { defineTask, type TaskInput } from '../core/tasks/types.ts';
+import { decodeAudio } from './decode-audio.ts';
 import { DEFAULT_SEGMENTATION, type SegmentationOptions } from './speech-segments.ts';
 import { SileroVad, type VadStageTimes } from './vad.ts';
 
@@ -78,52 +80,39 @@ export async function createSileroVad(
  * #  "confidence":0.93}],"speechRatio":0.216,"timings":{...}}
  * ```
  */
-export const speechVadTask: TaskDefinition = {
-  name: 'speech/vad',
-  modality: 'speech',
-  route: '/v1/speech/vad',
-  defaultModel: 'silero-vad',
-  mediaTypes: AUDIO_MEDIA_TYPES,
-  async load(store, wanted) {
-    const model = await store.load(wanted.name, wanted.version);
-    const vad = await createSileroVad(model);
-    const ref = modelRefOf(model);
-    return {
-      model: ref,
-      loaded: [ref],
-      runner: {
-        async run(input) {
-          const started = performance.now();
-          const { bytes, json } = readBinaryOrJson(bodyOf(input), 'audio', AUDIO_MEDIA_TYPES);
-          const options = requestOptions(json);
-          const audio = await decodeAudio(bytes);
-          const opened = performance.now();
-          const times: VadStageTimes = { decode: 0, preprocess: 0, inference: 0, postprocess: 0 };
-          let result: Awaited<ReturnType<SileroVad['detect']>>;
-          try {
-            result = await vad.detect(audio.samples, options, times);
-          } finally {
-            audio.close();
-          }
-          const r = (ms: number) => Math.round(ms * 100) / 100;
-          return {
-            result: {
-              duration: result.duration,
-              sampleRate: result.sampleRate,
-              segments: result.segments,
-              speechRatio: result.speechRatio,
-            },
-            timings: {
-              decode: r(opened - started + times.decode),
-              preprocess: r(times.preprocess),
-              inference: r(times.inference),
-              postprocess: r(times.postprocess),
-              total: r(performance.now() - started),
-            },
-            items: 1,
-          };
+export const speechVadTask = defineTask(TASK_DESCRIPTORS['speech/vad'], async (model) => {
+  const vad = await createSileroVad(model);
+  return {
+    async run(input) {
+      const started = performance.now();
+      const { bytes, json } = readBinaryOrJson(bodyOf(input), 'audio', AUDIO_MEDIA_TYPES);
+      const options = requestOptions(json);
+      const audio = await decodeAudio(bytes);
+      const opened = performance.now();
+      const times: VadStageTimes = { decode: 0, preprocess: 0, inference: 0, postprocess: 0 };
+      let result: Awaited<ReturnType<SileroVad['detect']>>;
+      try {
+        result = await vad.detect(audio.samples, options, times);
+      } finally {
+        audio.close();
+      }
+      const r = (ms: number) => Math.round(ms * 100) / 100;
+      return {
+        result: {
+          duration: result.duration,
+          sampleRate: result.sampleRate,
+          segments: result.segments,
+          speechRatio: result.speechRatio,
         },
-      },
-    };
-  },
-};
+        timings: {
+          decode: r(opened - started + times.decode),
+          preprocess: r(times.preprocess),
+          inference: r(times.inference),
+          postprocess: r(times.postprocess),
+          total: r(performance.now() - started),
+        },
+        items: 1,
+      };
+    },
+  };
+});

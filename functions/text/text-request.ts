@@ -15,8 +15,12 @@ import {
 } from '../core/errors.ts';
 import { TimeSlicer } from '../core/event-loop.ts';
 import { TextClassifyJsonRequest } from '../core/http/api-schemas.ts';
+import { TEXT_MEDIA_TYPES } from '../core/tasks/media-types.ts';
 import { parseJsonObject } from '../core/tasks/request-body.ts';
 import type { TaskInput } from '../core/tasks/types.ts';
+
+/** Media types a raw body may have (one list, shared with the task descriptors). */
+export { TEXT_MEDIA_TYPES } from '../core/tasks/media-types.ts';
 
 /** How much one request may ask for. */
 export interface TextLimits {
@@ -64,9 +68,6 @@ export interface TextRequest {
   /** For JSONL input: the line (and id) of each text, in order. */
   readonly lines?: LineSource[];
 }
-
-/** Media types a raw body may have. */
-export const TEXT_MEDIA_TYPES = ['text/plain', 'application/x-ndjson'] as const;
 
 function decodeUtf8(bytes: Uint8Array, what: string): string {
   const steps = decodeUtf8Steps(bytes, what);

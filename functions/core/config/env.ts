@@ -9,21 +9,10 @@
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { z } from 'zod';
+import { DEFAULT_TASK_NAMES, TASK_DESCRIPTORS, TASK_NAMES, type TaskName } from '../tasks/descriptors.ts';
 
-/**
- * The names of the tasks of `SUPPORTED_TASKS` (`functions/tasks.ts`). Copied rather than imported: the
- * registry pulls in every pipeline (onnxruntime, sharp), and a test keeps the two lists equal.
- */
-export const TASK_NAMES = ['image/ocr', 'speech/vad', 'text/classify', 'text/embed'] as const;
-
-/** A task Inferlet can serve. */
-export type TaskName = (typeof TASK_NAMES)[number];
-
-/**
- * The tasks served when `TASKS` is unset: those whose default model `models/` ships. `text/embed` serves an
- * imported model (`npm run models:import`), so a process serves it only where `TASKS` names it.
- */
-export const DEFAULT_TASK_NAMES: readonly TaskName[] = ['image/ocr', 'speech/vad', 'text/classify'];
+// The task list comes from the descriptors, which import nothing heavy: every Lambda bundle carries them.
+export { DEFAULT_TASK_NAMES, TASK_NAMES, type TaskName };
 
 /** The variable that picks a task's model, e.g. `MODEL_IMAGE_OCR` for `image/ocr`. */
 export function modelVariableOf(task: string): string {
@@ -173,10 +162,10 @@ export const ENVIRONMENT = {
   MODEL_CACHE_DIR: { ...optionalText('a folder'), default: '<os temp>/inferlet-models' },
   MODEL_TIER: optionalOneOf(['lambda', 'gpu']),
   TASKS: tasks,
-  MODEL_IMAGE_OCR: modelChoice('ppocr-v4'),
-  MODEL_TEXT_CLASSIFY: modelChoice('spam-fasttext'),
-  MODEL_TEXT_EMBED: modelChoice('text-embedding'),
-  MODEL_SPEECH_VAD: modelChoice('silero-vad'),
+  MODEL_IMAGE_OCR: modelChoice(TASK_DESCRIPTORS['image/ocr'].defaultModel),
+  MODEL_TEXT_CLASSIFY: modelChoice(TASK_DESCRIPTORS['text/classify'].defaultModel),
+  MODEL_TEXT_EMBED: modelChoice(TASK_DESCRIPTORS['text/embed'].defaultModel),
+  MODEL_SPEECH_VAD: modelChoice(TASK_DESCRIPTORS['speech/vad'].defaultModel),
   TEXT_MAX_TEXTS: positiveInteger(64),
   TEXT_MAX_CHARS: positiveInteger(100_000),
   TEXT_MAX_FILE_TEXTS: positiveInteger(10_000),

@@ -1,8 +1,8 @@
 import type { LoadedModel, ModelStore } from '../model-store/types.ts';
 import type { StageTimings } from '../timings.ts';
+import type { Modality, TaskDescriptor } from './descriptors.ts';
 
-/** What kind of data a task takes. */
-export type Modality = 'image' | 'text' | 'speech';
+export type { Modality } from './descriptors.ts';
 
 /** A request body as every door (HTTP, Lambda, S3 upload) hands it to a task. */
 export interface TaskInput {
@@ -43,11 +43,6 @@ export interface TaskDefinition {
   readonly route: string;
   /** Model (often an ensemble) served when none is configured. */
   readonly defaultModel: string;
-  /**
-   * The segment of the uploads bucket whose files the task processes, `incoming/<segment>/`; default: the
-   * modality. A second task of a modality needs its own (e.g. `text-embed`).
-   */
-  readonly uploadSegment?: string;
   /** Media types the task accepts as a raw body (JSON is always accepted too). */
   readonly mediaTypes: readonly string[];
   /**
@@ -60,9 +55,42 @@ export interface TaskDefinition {
   ): Promise<{ runner: TaskRunner; model: ModelRef; loaded: readonly ModelRef[] }>;
 }
 
-/** The segment under `incoming/` whose uploads a task processes: its `uploadSegment`, else its modality. */
-export function uploadSegmentOf(task: Pick<TaskDefinition, 'modality' | 'uploadSegment'>): string {
-  return task.uploadSegment ?? task.modality;
+/** A task's pipeline over its loaded model, as {@link defineTask}'s `prepare` returns it. */
+export interface PreparedTask {
+  run(input: TaskInput): Promise<TaskOutput>;
+  /** Models loaded beside the task's own (an ensemble's components): the OIP endpoints serve them too. */
+  readonly components?: readonly LoadedModel[];
+}
+
+/**
+ * A task definition from its descriptor and the one thing that differs between tasks: how a loaded model
+ * becomes a pipeline. The shell around it (load the chosen model through the store, name what was loaded)
+ * is the same for every task.
+ *
+ * @example
+ * ```ts
+ * export const speechVadTask = defineTask(TASK_DESCRIPTORS['speech/vad'], async (model) => {
+ *   const vad = await createSileroVad(model);
+ *   return { run: (input) => detectSpeech(vad, input) };
+ * });
+ * ```
+ */
+export function defineTask(
+  descriptor: TaskDescriptor,
+  prepare: (model: LoadedModel, store: ModelStore) => Promise<PreparedTask>,
+): TaskDefinition & TaskDescriptor {
+  return {
+    ...descriptor,
+    async load(store, wanted) {
+      const model = await store.load(wanted.name, wanted.version);
+      const prepared = await prepare(model, store);
+      return {
+        model: modelRefOf(model),
+        loaded: [model, ...(prepared.components ?? [])].map(modelRefOf),
+        runner: { run: (input) => prepared.run(input) },
+      };
+    },
+  };
 }
 
 /** The reference (`name`, `version`, `variant`) of a loaded model. */

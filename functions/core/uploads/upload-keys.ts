@@ -1,26 +1,45 @@
+import { type TaskName, taskOfUpload } from '../tasks/descriptors.ts';
+
 /** Prefixes of the uploads bucket: sources, results and errors. */
 export const INCOMING = 'incoming/';
 export const RESULTS = 'results/';
 export const ERRORS = 'errors/';
 
-/** An uploaded object's key, split into the task segment (the modality, e.g. `image`) and the rest. */
+/**
+ * An uploaded object's key, read: the task it is for and the rest. `incoming/<modality>/<task>/<file>`
+ * names the task, `incoming/<modality>/<file>` means the modality's default task ({@link taskOfUpload}).
+ */
 export interface IncomingKey {
-  readonly task: string;
+  /** The key without `incoming/`, e.g. `text/embed/notes.txt`: its result and error records mirror it. */
+  readonly path: string;
+  /** The first segment, e.g. `text`. */
+  readonly modality: string;
+  /** The task the upload is for; `undefined` when its modality has no task (`incoming/video/x.mp4`). */
+  readonly task?: TaskName;
+  /** The file, the rest of the key after the modality and the task segment if any. */
   readonly name: string;
 }
 
 /**
- * Parses `incoming/<task>/<name>`; anything else (results, errors, folders, other prefixes) is `undefined`,
- * which is what keeps results from ever triggering processing again.
+ * Parses `incoming/<modality>/[<task>/]<name>`; anything else (results, errors, folders, other prefixes) is
+ * `undefined`, which is what keeps results from ever triggering processing again. Only a task name of the
+ * registry counts as a task segment, so a key never picks anything outside it.
+ *
+ * @example parseIncomingKey('incoming/text/embed/a.txt') // { path: 'text/embed/a.txt', modality: 'text', task: 'text/embed', name: 'a.txt' }
+ * @example parseIncomingKey('incoming/image/scan.png') // { path: 'image/scan.png', modality: 'image', task: 'image/ocr', name: 'scan.png' }
  */
 export function parseIncomingKey(key: string): IncomingKey | undefined {
   if (!key.startsWith(INCOMING)) return undefined;
-  const rest = key.slice(INCOMING.length);
-  const slash = rest.indexOf('/');
+  const path = key.slice(INCOMING.length);
+  const slash = path.indexOf('/');
   if (slash <= 0) return undefined;
-  const name = rest.slice(slash + 1);
-  if (name === '' || name.endsWith('/')) return undefined;
-  return { task: rest.slice(0, slash), name };
+  const rest = path.slice(slash + 1);
+  if (rest === '' || rest.endsWith('/')) return undefined;
+  const modality = path.slice(0, slash);
+  const upload = taskOfUpload(path);
+  if (!upload) return { path, modality, name: rest };
+  if (upload.name === '') return undefined;
+  return { path, modality, task: upload.task.name, name: upload.name };
 }
 
 /** Longest object key S3 accepts, in bytes of UTF-8. */
@@ -71,7 +90,7 @@ export function objectKeyProblem(key: string): string | undefined {
 
 /**
  * Why an uploaded object's key cannot be processed, or `undefined` when it can: the key itself and the key
- * of its result (`results/<task>/<name>.json`, a few bytes longer) must both be safe
+ * of its result (`results/<path>.json`, a few bytes longer) must both be safe
  * ({@link objectKeyProblem}). A refused key gets an error record only where that record's own key is safe.
  */
 export function incomingKeyProblem(key: string, incoming: IncomingKey): string | undefined {
@@ -81,11 +100,15 @@ export function incomingKeyProblem(key: string, incoming: IncomingKey): string |
   return result && `its result's key would break a rule: ${result}`;
 }
 
-/** `results/<task>/<name>.json` */
-export const resultKey = (k: IncomingKey) => `${RESULTS}${k.task}/${k.name}.json`;
+/**
+ * The result record of an upload: its key with `results/` for `incoming/` and `.json` added, so
+ * `incoming/text/embed/a.txt` gives `results/text/embed/a.txt.json` and `incoming/image/scan.png`
+ * `results/image/scan.png.json`.
+ */
+export const resultKey = (k: Pick<IncomingKey, 'path'>) => `${RESULTS}${k.path}.json`;
 
-/** `errors/<task>/<name>.json` */
-export const errorKey = (k: IncomingKey) => `${ERRORS}${k.task}/${k.name}.json`;
+/** The error record of an upload: `errors/<path>.json`, beside where its result would be. */
+export const errorKey = (k: Pick<IncomingKey, 'path'>) => `${ERRORS}${k.path}.json`;
 
 /**
  * Decodes an object key as S3 event notifications carry it: URL-encoded, with spaces as `+`.

@@ -1,12 +1,4 @@
-import type { Readable } from 'node:stream';
-import {
-  DeleteObjectCommand,
-  GetObjectCommand,
-  HeadObjectCommand,
-  type HeadObjectCommandOutput,
-  PutObjectCommand,
-  type S3Client,
-} from '@aws-sdk/client-s3';
+import type { S3Client } from '@aws-sdk/client-s3';
 import { loadSettings } from '../config/env.ts';
 import {
   InferletError,
@@ -17,26 +9,20 @@ import {
 import type { InferenceService } from '../inference-service.ts';
 import { log } from '../log.ts';
 import { NO_TASK, SOURCES } from '../metric-names.ts';
+import { isTaskName, TASK_DESCRIPTORS, uploadPathOf } from '../tasks/descriptors.ts';
 import { mediaTypeOf } from '../tasks/request-body.ts';
-import { uploadSegmentOf } from '../tasks/types.ts';
 import {
   errorKey,
+  INCOMING,
   type IncomingKey,
   incomingKeyProblem,
   objectKeyProblem,
   parseIncomingKey,
   resultKey,
 } from './upload-keys.ts';
+import { type UploadedObject, UploadObjects } from './upload-objects.ts';
 
-/** One uploaded object, as an S3 event names it. */
-export interface UploadedObject {
-  readonly bucket: string;
-  /** The decoded key. */
-  readonly key: string;
-  readonly etag?: string;
-  readonly versionId?: string;
-  readonly size?: number;
-}
+export type { UploadedObject } from './upload-objects.ts';
 
 /** What became of an upload. */
 export type UploadOutcome =
@@ -69,8 +55,9 @@ export function maxUploadBytesFromEnv(env: NodeJS.ProcessEnv = process.env): num
 }
 
 /**
- * Processes files uploaded under `incoming/<task>/`: runs the task that serves that modality and writes
- * `results/<task>/<key>.json`, or `errors/<task>/<key>.json` for a file that can never be processed.
+ * Processes files uploaded under `incoming/<modality>/<task>/`, or `incoming/<modality>/` for the modality's
+ * default task: runs the task the key names ({@link parseIncomingKey}) and writes `results/<path>.json`, or
+ * `errors/<path>.json` for a file that can never be processed, where `<path>` is the key after `incoming/`.
  *
  * Idempotent: a result records the source's ETag and version, so a second delivery of the same version is
  * skipped while a newer version is processed again, and a delivery that arrives while the same version is
@@ -85,21 +72,21 @@ export function maxUploadBytesFromEnv(env: NodeJS.ProcessEnv = process.env): num
  */
 export class UploadProcessor {
   private readonly service: InferenceService;
-  private readonly s3: S3Client;
+  private readonly objects: UploadObjects;
   private readonly maxObjectBytes: number;
   /** The processing under way of each object version the event names, by bucket, key, version and ETag. */
   private readonly running = new Map<string, Promise<UploadOutcome>>();
 
   constructor(options: UploadProcessorOptions) {
     this.service = options.service;
-    this.s3 = options.s3;
     this.maxObjectBytes = options.maxObjectBytes ?? maxUploadBytesFromEnv();
+    this.objects = new UploadObjects(options.s3, this.maxObjectBytes);
   }
 
   /** Processes one uploaded object. */
   async process(object: UploadedObject): Promise<UploadOutcome> {
     const incoming = parseIncomingKey(object.key);
-    if (!incoming) return { status: 'ignored', reason: 'not under incoming/<task>/' };
+    if (!incoming) return { status: 'ignored', reason: 'not under incoming/<modality>/' };
     const problem = incomingKeyProblem(object.key, incoming);
     if (problem) return this.refuseKey(object, incoming, problem);
     // The result check cannot see a result that is still being computed, so a duplicate event handled at
@@ -138,31 +125,32 @@ export class UploadProcessor {
     incoming: IncomingKey,
     started: number,
   ): Promise<UploadOutcome> {
-    const head = await this.headSource(object);
+    const head = await this.objects.headSource(object);
     if (!head) return { status: 'ignored', reason: 'the object no longer exists' };
     const etag = strip(head.ETag) ?? strip(object.etag) ?? '';
     const versionId = head.VersionId ?? object.versionId;
     const source = { bucket: object.bucket, key: object.key, etag, ...(versionId ? { versionId } : {}) };
     const target = resultKey(incoming);
-    const records = await this.records(object.bucket, incoming, etag, versionId);
+    const records = await this.objects.records(object.bucket, incoming, etag, versionId);
     if (records.result === 'this version' || records.error === 'this version') {
       // A delivery before this one wrote the record and may have failed before it removed the other one.
-      if (records.result === 'this version') await this.removeIfFound(object.bucket, records, 'error');
-      else await this.removeIfFound(object.bucket, records, 'result');
+      if (records.result === 'this version')
+        await this.objects.removeIfFound(object.bucket, records, 'error');
+      else await this.objects.removeIfFound(object.bucket, records, 'result');
       return { status: 'duplicate', resultKey: target };
     }
 
-    const task = this.service.tasks().find((t) => uploadSegmentOf(t.definition) === incoming.task);
+    const task = this.servedTask(incoming);
     const refuse = async (error: InferletError): Promise<UploadOutcome> => {
       const key = errorKey(incoming);
-      await this.putJson(
+      await this.objects.putJson(
         object.bucket,
         key,
         { source, error: error.message, status: error.status },
         etag,
         versionId,
       );
-      await this.removeIfFound(object.bucket, records, 'result');
+      await this.objects.removeIfFound(object.bucket, records, 'result');
       log.info('upload refused', {
         key: object.key,
         status: error.status,
@@ -172,14 +160,7 @@ export class UploadProcessor {
       this.recordOutcome(incoming, error.status, started);
       return { status: 'refused', errorKey: key, error: error.message };
     };
-    if (!task) {
-      const served = this.service.tasks().map((t) => uploadSegmentOf(t.definition));
-      return refuse(
-        new UnsupportedMediaTypeError(
-          `no task "${incoming.task}" here; this function serves: ${served.join(', ')}`,
-        ),
-      );
-    }
+    if (!task) return refuse(new UnsupportedMediaTypeError(this.notServed(incoming)));
     const size = head.ContentLength ?? object.size ?? 0;
     if (size > this.maxObjectBytes) {
       return refuse(
@@ -195,7 +176,7 @@ export class UploadProcessor {
         : '';
     let result: Record<string, unknown>;
     try {
-      const bytes = await this.readSource(object, versionId, etag);
+      const bytes = await this.objects.readSource(object, versionId, etag);
       if (!bytes)
         return { status: 'ignored', reason: 'the object changed before it was read; its own event follows' };
       result = await this.service.infer(
@@ -207,15 +188,15 @@ export class UploadProcessor {
       if (isPermanent(error)) return refuse(error);
       throw error;
     }
-    await this.putJson(object.bucket, target, { source, ...result }, etag, versionId);
-    await this.removeIfFound(object.bucket, records, 'error');
+    await this.objects.putJson(object.bucket, target, { source, ...result }, etag, versionId);
+    await this.objects.removeIfFound(object.bucket, records, 'error');
     this.recordOutcome(incoming, 200, started);
     return { status: 'processed', resultKey: target };
   }
 
   /** The EMF outcome of one processed, refused or failed upload; neither the file nor its key is emitted. */
   private recordOutcome(incoming: IncomingKey, status: number, started: number): void {
-    const task = this.service.tasks().find((t) => uploadSegmentOf(t.definition) === incoming.task);
+    const task = this.servedTask(incoming);
     this.service.metrics.recordOutcome({
       task: task?.definition.name ?? NO_TASK,
       source: SOURCES.upload,
@@ -224,19 +205,22 @@ export class UploadProcessor {
     });
   }
 
-  private async headSource(object: UploadedObject): Promise<HeadObjectCommandOutput | undefined> {
-    try {
-      return await this.s3.send(
-        new HeadObjectCommand({
-          Bucket: object.bucket,
-          Key: object.key,
-          ...(object.versionId && { VersionId: object.versionId }),
-        }),
-      );
-    } catch (error) {
-      if (statusOf(error) === 404) return undefined;
-      throw error;
-    }
+  /** The served task an upload is for, if this process serves it. */
+  private servedTask(incoming: IncomingKey) {
+    return this.service.tasks().find((t) => t.definition.name === incoming.task);
+  }
+
+  /** Why no task here takes an upload, with where each served task takes them. */
+  private notServed(incoming: IncomingKey): string {
+    const served = this.service
+      .tasks()
+      .map(({ definition: { name } }) =>
+        isTaskName(name) ? `${name} (${INCOMING}${uploadPathOf(TASK_DESCRIPTORS[name])}/)` : name,
+      )
+      .join(', ');
+    return incoming.task
+      ? `task ${incoming.task} is not served here; this function serves ${served}`
+      : `no task takes uploads under ${INCOMING}${incoming.modality}/; this function serves ${served}`;
   }
 
   /**
@@ -265,7 +249,7 @@ export class UploadProcessor {
       ...(object.versionId && { versionId: object.versionId }),
     };
     await this.transient(`refusing ${shown}`, () =>
-      this.putJson(
+      this.objects.putJson(
         object.bucket,
         key,
         { source, error: error.message, status: error.status },
@@ -281,93 +265,6 @@ export class UploadProcessor {
     });
     this.recordOutcome(incoming, error.status, started);
     return { status: 'refused', errorKey: key, error: error.message };
-  }
-
-  /** Which of the key's result and error records exist, and whether each is of this source version. */
-  private async records(
-    bucket: string,
-    incoming: IncomingKey,
-    etag: string,
-    versionId: string | undefined,
-  ): Promise<Records> {
-    const state = async (key: string): Promise<RecordState> => {
-      try {
-        const head = await this.s3.send(new HeadObjectCommand({ Bucket: bucket, Key: key }));
-        const meta = head.Metadata ?? {};
-        return meta['source-etag'] === etag && (meta['source-version-id'] ?? '') === (versionId ?? '')
-          ? 'this version'
-          : 'another version';
-      } catch (error) {
-        if (statusOf(error) === 404) return 'absent';
-        throw error;
-      }
-    };
-    const result = resultKey(incoming);
-    const error = errorKey(incoming);
-    // One after the other: a message keeps one request in flight, so a queue's concurrency bounds S3's load.
-    const resultState = await state(result);
-    const errorState = await state(error);
-    return { resultKey: result, errorKey: error, result: resultState, error: errorState };
-  }
-
-  /**
-   * Deletes the key's `which` record if it was found: called once the other record is written, so the key
-   * always has one. Only a record found is deleted, so a role that may not delete objects fails only
-   * where a stale record is left, and the failure is retried as any S3 failure is.
-   */
-  private async removeIfFound(bucket: string, records: Records, which: 'result' | 'error') {
-    if (records[which] === 'absent') return;
-    const key = which === 'result' ? records.resultKey : records.errorKey;
-    await this.s3.send(new DeleteObjectCommand({ Bucket: bucket, Key: key }));
-  }
-
-  /** Reads the object, never more than the limit; `undefined` if it changed since the HEAD. */
-  private async readSource(object: UploadedObject, versionId: string | undefined, etag: string) {
-    let body: Readable;
-    try {
-      const response = await this.s3.send(
-        new GetObjectCommand({
-          Bucket: object.bucket,
-          Key: object.key,
-          ...(versionId ? { VersionId: versionId } : etag ? { IfMatch: `"${etag}"` } : {}),
-        }),
-      );
-      body = response.Body as Readable;
-    } catch (error) {
-      if (statusOf(error) === 412 || statusOf(error) === 404) return undefined;
-      throw error;
-    }
-    const chunks: Buffer[] = [];
-    let total = 0;
-    for await (const chunk of body) {
-      total += (chunk as Buffer).length;
-      if (total > this.maxObjectBytes) {
-        body.destroy();
-        throw new PayloadTooLargeError(
-          `object grew past the limit of ${this.maxObjectBytes} bytes while read`,
-        );
-      }
-      chunks.push(chunk as Buffer);
-    }
-    return new Uint8Array(Buffer.concat(chunks, total));
-  }
-
-  private async putJson(
-    bucket: string,
-    key: string,
-    body: unknown,
-    etag: string,
-    versionId: string | undefined,
-  ) {
-    await this.s3.send(
-      new PutObjectCommand({
-        Bucket: bucket,
-        Key: key,
-        Body: JSON.stringify(body),
-        ContentType: 'application/json',
-        Metadata: { 'source-etag': etag, ...(versionId ? { 'source-version-id': versionId } : {}) },
-      }),
-    );
   }
 
   /** Runs `fn`, turning failures that a retry may cure into {@link TransientUploadError}. */
@@ -393,23 +290,9 @@ function failureStatus(error: unknown): number {
   return cause instanceof InferletError && cause.status >= 500 ? cause.status : 500;
 }
 
-type RecordState = 'absent' | 'this version' | 'another version';
-
-/** The result and error records of one upload key, as found before processing. */
-interface Records {
-  readonly resultKey: string;
-  readonly errorKey: string;
-  readonly result: RecordState;
-  readonly error: RecordState;
-}
-
 /** A key as logs show it: at most 200 characters, so that a hostile key cannot flood a log line. */
 function shortened(key: string): string {
   return key.length > 200 ? `${key.slice(0, 200)}…` : key;
-}
-
-function statusOf(error: unknown): number | undefined {
-  return (error as { $metadata?: { httpStatusCode?: number } } | null)?.$metadata?.httpStatusCode;
 }
 
 function messageOf(error: unknown): string {
