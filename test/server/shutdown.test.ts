@@ -8,7 +8,12 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ListObjectsV2Command, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
-import { type DeleteMessageBatchCommand, type Message, ReceiveMessageCommand } from '@aws-sdk/client-sqs';
+import {
+  ChangeMessageVisibilityBatchCommand,
+  type DeleteMessageBatchCommand,
+  type Message,
+  ReceiveMessageCommand,
+} from '@aws-sdk/client-sqs';
 import { describe, expect, it } from 'vitest';
 import { createSqsUploadHandler } from '../../functions/core/adapters/sqs-upload.ts';
 import { InferenceService } from '../../functions/core/inference-service.ts';
@@ -22,11 +27,16 @@ import { renderText, stackLines } from '../support/render-text.ts';
 
 const QUEUE_URL = 'https://sqs.eu-west-1.amazonaws.com/123456789012/inferlet-text-uploads';
 
-/** An in-memory SQS queue: received messages are hidden until deleted, or made visible again. */
+/**
+ * An in-memory SQS queue: received messages are hidden until deleted, or made visible again (their
+ * visibility timeout runs out, or ChangeMessageVisibility sets it to 0).
+ */
 class FakeQueue implements SqsSender {
   readonly visible: Message[] = [];
   readonly inFlight = new Map<string, Message>();
   readonly deleted: string[] = [];
+  /** Ids of the messages made visible at once by ChangeMessageVisibilityBatch, in call order. */
+  readonly released: string[] = [];
   private wake: (() => void) | undefined;
 
   put(body: string): void {
@@ -42,9 +52,24 @@ class FakeQueue implements SqsSender {
   }
 
   async send(
-    command: ReceiveMessageCommand | DeleteMessageBatchCommand,
+    command: ReceiveMessageCommand | DeleteMessageBatchCommand | ChangeMessageVisibilityBatchCommand,
     options: { abortSignal?: AbortSignal } = {},
   ): Promise<unknown> {
+    if (command instanceof ChangeMessageVisibilityBatchCommand) {
+      const entries = command.input.Entries ?? [];
+      // SQS takes at most 10 entries per batch call.
+      if (entries.length > 10) throw new Error('TooManyEntriesInBatchRequest');
+      for (const entry of entries) {
+        const message = this.inFlight.get(entry.ReceiptHandle ?? '');
+        if (!message || entry.VisibilityTimeout !== 0) continue;
+        this.inFlight.delete(entry.ReceiptHandle ?? '');
+        this.released.push(message.MessageId ?? '');
+        const { ReceiptHandle: _handle, ...visible } = message;
+        this.visible.push(visible);
+        this.wake?.();
+      }
+      return { Successful: entries.map((entry) => ({ Id: entry.Id })), Failed: [] };
+    }
     if (command instanceof ReceiveMessageCommand) {
       while (this.visible.length === 0) {
         if (options.abortSignal?.aborted) throw Object.assign(new Error('aborted'), { name: 'AbortError' });
@@ -138,6 +163,100 @@ describe('the SQS poller on SIGTERM', () => {
       await uploads.close();
     }
   }, 60_000);
+});
+
+describe('the SQS poller handing messages over one by one, on SIGTERM', () => {
+  it('gives the messages it had not begun back to the queue at once, and deletes only those it processed', async () => {
+    const uploads = await startTextUploads();
+    try {
+      const queue = new FakeQueue();
+      // One receive takes 10 of the 12; the stop comes after the first two or so are processed.
+      const names = Array.from({ length: 12 }, (_, i) => `release-${i}.txt`);
+      for (const [i, name] of names.entries()) {
+        const record = await uploads.put(name, i % 2 ? hamText(i) : spamText(i));
+        queue.put(JSON.stringify({ Records: [record] }));
+      }
+      uploads.proxy.inject({ kind: 'delay', ms: 150 }, 100, (method, path) =>
+        method === 'GET' ? path.includes('/incoming/') : false,
+      );
+      const poller = startSqsPoller({
+        client: queue,
+        queueUrls: [QUEUE_URL],
+        batchSize: 10,
+        concurrency: 1,
+        handler: uploads.handler(1),
+      });
+
+      await until(async () => (await uploads.keys('results/text/release-')).length >= 2);
+      await Promise.all([uploads.service.stop(), poller.stop()]);
+      const results = await uploads.keys('results/text/release-');
+      const deleted = [...queue.deleted];
+
+      const begun = [...queue.inFlight.values()].map((m) => m.MessageId ?? '');
+
+      // Only the message begun when the stop came (concurrency 1) may wait out its visibility timeout;
+      // the others not processed are visible again now.
+      expect(begun.length).toBeLessThanOrEqual(1);
+      expect(deleted.length).toBeGreaterThanOrEqual(2);
+      expect(queue.released.length).toBeGreaterThanOrEqual(1);
+      const visible = queue.visible.map((m) => m.MessageId ?? '');
+      expect(visible).toEqual(expect.arrayContaining(queue.released));
+      const accounted = [...deleted, ...begun, ...visible];
+      expect(new Set(accounted).size).toBe(names.length);
+      expect(accounted).toHaveLength(names.length);
+      expect(results).toEqual(
+        deleted.map((id) => `results/text/release-${Number(id.slice(1)) - 1}.txt.json`).sort(),
+      );
+      expect(await uploads.keys('errors/text/release-')).toEqual([]);
+
+      // Another consumer takes them at once, without any visibility timeout running out.
+      uploads.proxy.clearFaults();
+      const service = new InferenceService({
+        store: uploads.service.store,
+        tasks: [{ definition: textClassifyTask, model: { name: 'spam-fasttext' } }],
+      });
+      const again = startSqsPoller({
+        client: queue,
+        queueUrls: [QUEUE_URL],
+        batchSize: 10,
+        concurrency: 2,
+        handler: createSqsUploadHandler(new UploadProcessor({ service, s3: uploads.proxiedClient }), 2),
+      });
+      await until(() => queue.deleted.length === names.length - begun.length);
+      await again.stop();
+
+      expect(await uploads.keys('results/text/release-')).toHaveLength(names.length - begun.length);
+    } finally {
+      await uploads.close();
+    }
+  }, 60_000);
+
+  it('leaves a message whose processing began and failed for its visibility timeout', async () => {
+    const queue = new FakeQueue();
+    queue.put('first');
+    queue.put('second');
+    queue.put('third');
+    let stopping: Promise<void> | undefined;
+    const poller = startSqsPoller({
+      client: queue,
+      queueUrls: [QUEUE_URL],
+      batchSize: 10,
+      concurrency: 1,
+      handler: async (event) => {
+        // The stop comes while the first message is being processed, and that message fails.
+        stopping ??= poller.stop();
+        await new Promise((r) => setTimeout(r, 50));
+        return { batchItemFailures: event.Records.map((r) => ({ itemIdentifier: r.messageId })) };
+      },
+    });
+
+    await until(() => stopping !== undefined);
+    await stopping;
+
+    expect(queue.deleted).toEqual([]);
+    expect([...queue.inFlight.values()].map((m) => m.MessageId)).toEqual(['m1']);
+    expect(queue.released).toEqual(['m2', 'm3']);
+  });
 });
 
 describe('npm start on SIGTERM during a load run', () => {
