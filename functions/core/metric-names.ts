@@ -21,6 +21,15 @@ export const INFERENCE_METRICS = Object.freeze({
   coldStart: 'ColdStart',
   modelLoadTime: 'ModelLoadTime',
 } as const);
+export type InferenceMetricName = (typeof INFERENCE_METRICS)[keyof typeof INFERENCE_METRICS];
+
+/** The per-stage latencies among {@link INFERENCE_METRICS}, in the order a request passes them. */
+export const STAGE_LATENCY_METRICS = Object.freeze([
+  INFERENCE_METRICS.decodeLatency,
+  INFERENCE_METRICS.preprocessLatency,
+  INFERENCE_METRICS.inferenceLatency,
+  INFERENCE_METRICS.postprocessLatency,
+] as const);
 
 /**
  * Metric names of one request's outcome, emitted for every inference request and upload, failed or not.
@@ -51,6 +60,7 @@ export const ADMISSION_METRICS = Object.freeze({
   queueWait: 'QueueWait',
   shed: 'Shed',
 } as const);
+export type AdmissionMetricName = (typeof ADMISSION_METRICS)[keyof typeof ADMISSION_METRICS];
 
 /** The dimension names. `service` is Powertools' default dimension: `POWERTOOLS_SERVICE_NAME`, one per tier. */
 export const DIMENSIONS = Object.freeze({
@@ -84,6 +94,9 @@ export const REQUEST_DIMENSIONS = Object.freeze([
 /** Dimension set of the admission metrics: a task's queue on one tier. */
 export const ADMISSION_DIMENSIONS = Object.freeze([DIMENSIONS.service, DIMENSIONS.task] as const);
 
+/** The values of one inference's dimensions ({@link INFERENCE_DIMENSIONS}), by dimension name. */
+export type InferenceDimensionValues = Readonly<Record<(typeof INFERENCE_DIMENSIONS)[number], string>>;
+
 /** The same, split by the class of the answer's status: {@link STATUS_CLASSES}. */
 export const OUTCOME_DIMENSIONS = Object.freeze([...REQUEST_DIMENSIONS, DIMENSIONS.statusClass] as const);
 
@@ -94,6 +107,14 @@ export type RequestSource = (typeof SOURCES)[keyof typeof SOURCES];
 /** Values of the `statusClass` dimension: a fixed, small set. */
 export const STATUS_CLASSES = Object.freeze(['2xx', '3xx', '4xx', '5xx'] as const);
 export type StatusClass = (typeof STATUS_CLASSES)[number];
+
+/** The status classes that count in `Errors`: a request answered with one of them failed. */
+export const ERROR_STATUS_CLASSES = Object.freeze(['4xx', '5xx'] as const satisfies readonly StatusClass[]);
+
+/** Whether a request answered with `statusClass` counts in `Errors`. */
+export function isErrorClass(statusClass: StatusClass): boolean {
+  return (ERROR_STATUS_CLASSES as readonly StatusClass[]).includes(statusClass);
+}
 
 /** The `task` of a request that names no served task (an unknown route, an unknown OIP model). */
 export const NO_TASK = 'none';

@@ -4,6 +4,7 @@ import { loadSettings } from './config/env.ts';
 import {
   ADMISSION_METRICS,
   DIMENSIONS,
+  isErrorClass,
   INFERENCE_METRICS as M,
   OUTCOME_METRICS,
   type RequestSource,
@@ -30,7 +31,16 @@ export interface InferenceRecord {
   readonly modelLoadMs?: number;
   /** How the call arrived: `http`, `upload`, ... */
   readonly source: string;
+  /**
+   * The execution providers of the task's models (`cpu`, `webgpu`, `cuda`; several joined by `+`, e.g.
+   * `cpu+webgpu` for an ensemble split between them): a dimension of its own set, `{service, task,
+   * provider}`, so that the alarms' sets stay as they are.
+   */
+  readonly provider?: string;
 }
+
+/** The dimension of {@link InferenceRecord.provider}. */
+export const PROVIDER_DIMENSION = 'provider';
 
 /**
  * The status an outcome records for a request whose client closed the connection before its answer (while
@@ -75,6 +85,7 @@ export class InferenceMetrics {
       [DIMENSIONS.model]: r.model,
       [DIMENSIONS.variant]: r.variant,
     });
+    if (r.provider) metrics.addDimensions({ [DIMENSIONS.task]: r.task, [PROVIDER_DIMENSION]: r.provider });
     metrics.addMetric(M.latency, MetricUnit.Milliseconds, r.timings.total);
     metrics.addMetric(M.decodeLatency, MetricUnit.Milliseconds, r.timings.decode);
     metrics.addMetric(M.preprocessLatency, MetricUnit.Milliseconds, r.timings.preprocess);
@@ -116,8 +127,7 @@ export class InferenceMetrics {
     metrics.addDimension(DIMENSIONS.statusClass, statusClass);
     metrics.addDimensions({});
     metrics.addMetric(OUTCOME_METRICS.requests, MetricUnit.Count, 1);
-    if (statusClass === '4xx' || statusClass === '5xx')
-      metrics.addMetric(OUTCOME_METRICS.errors, MetricUnit.Count, 1);
+    if (isErrorClass(statusClass)) metrics.addMetric(OUTCOME_METRICS.errors, MetricUnit.Count, 1);
     metrics.addMetric(OUTCOME_METRICS.requestLatency, MetricUnit.Milliseconds, r.latencyMs);
     // The exact status is for log searches; as a dimension it would multiply the alarms' metrics.
     metrics.addMetadata('status', String(r.status));
