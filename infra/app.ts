@@ -8,7 +8,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { App, type AppProps, Validations } from 'aws-cdk-lib';
 import { AwsSolutionsChecks } from 'cdk-nag';
-import { InvalidConfigError, loadConfig } from './config.ts';
+import { InvalidConfigError, loadConfig } from './config/index.ts';
 import { type Deployment, resolveDeployment } from './deployment.ts';
 import { InferletStack, type InferletStackProps } from './stacks/inferlet-stack.ts';
 

@@ -4,18 +4,20 @@
  */
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { modelVariableOf } from '../functions/core/config/env.ts';
 import { type ModelManifest, parseManifest } from '../functions/core/model-store/manifest.ts';
+import { type TaskDescriptor, uploadPathOf } from '../functions/core/tasks/descriptors.ts';
 import {
   type GpuServiceSizing,
   type InferletConfig,
   InvalidConfigError,
   type LambdaFunctionSettings,
-  TASK_FUNCTIONS,
   TASK_KEYS,
   type TaskConfig,
   type TaskKey,
+  taskOfKey,
   type UploadFunctionSettings,
-} from './config.ts';
+} from './config/index.ts';
 
 /** A deployment tier: Lambda (CPU) or the GPU service; `MODEL_TIER` and the manifests' `tiers` keys. */
 export type Tier = 'lambda' | 'gpu';
@@ -91,12 +93,19 @@ function checkLambdaFits(
 
 /** One task as deployed. */
 export interface TaskDeployment {
-  /** The task's upload segment (`incoming/<key>/`), `tasks.<key>` of the configuration and the construct ids. */
+  /** `tasks.<key>` of the configuration, the construct ids and the bundles' names. */
   readonly key: TaskKey;
   /** Task name, e.g. `image/ocr`. */
   readonly task: string;
+  /** What the task is: route, media types, Lambda entries, native packages, modality. */
+  readonly descriptor: TaskDescriptor;
   /** HTTP route, e.g. `/v1/image/ocr`. */
   readonly route: string;
+  /**
+   * The key path of the task's uploads under `incoming/` (and of their records under `results/`,
+   * `errors/`): `image`, or `text/embed` for a task that is not its modality's default.
+   */
+  readonly uploadPath: string;
   /** `MODEL_IMAGE_OCR`-style variable that pins the model. */
   readonly modelVariable: string;
   readonly httpEntry: string;
@@ -128,20 +137,22 @@ export function resolveDeployment(config: InferletConfig, repositoryDir: string)
   for (const key of TASK_KEYS) {
     const task = config.tasks[key];
     if (!task) continue;
-    const fn = TASK_FUNCTIONS[key];
+    const descriptor = taskOfKey(key);
     const model = (tier: Tier) =>
-      resolveModel(repositoryDir, task[tier]?.model ?? {}, fn.defaultModel, tier, {
+      resolveModel(repositoryDir, task[tier]?.model ?? {}, descriptor.defaultModel, tier, {
         path: `tasks.${key}.${tier}.model`,
         published: config.storage.publishModels,
-        task: fn.task,
+        task: descriptor.name,
       });
     tasks.push({
       key,
-      task: fn.task,
-      route: fn.route,
-      modelVariable: `MODEL_${fn.task.replace(/[^A-Za-z0-9]/g, '_').toUpperCase()}`,
-      httpEntry: fn.httpEntry,
-      uploadEntry: fn.uploadEntry,
+      task: descriptor.name,
+      descriptor,
+      route: descriptor.route,
+      uploadPath: uploadPathOf(descriptor),
+      modelVariable: modelVariableOf(descriptor.name),
+      httpEntry: descriptor.entries.http,
+      uploadEntry: descriptor.entries.upload,
       ...(task.lambda && {
         lambda: lambdaTier(key, model('lambda'), task.lambda.http, task.lambda.upload),
       }),

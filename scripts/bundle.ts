@@ -7,6 +7,7 @@
 import { stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { build } from 'esbuild';
+import { ALL_TASKS } from '../functions/core/tasks/descriptors.ts';
 
 /** Packages with native binaries that the bundle must not inline. */
 export const EXTERNAL_PACKAGES = ['onnxruntime-node', 'sharp'];
@@ -15,17 +16,18 @@ export const EXTERNAL_PACKAGES = ['onnxruntime-node', 'sharp'];
 export const ESM_REQUIRE_BANNER =
   "import { createRequire as __cr } from 'node:module'; const require = __cr(import.meta.url);";
 
-/** Lambda entries: function name -> source file. */
-export const LAMBDA_ENTRIES: Readonly<Record<string, string>> = {
-  image: 'functions/image/handler.ts',
-  'image-uploads': 'functions/image/upload-handler.ts',
-  text: 'functions/text/handler.ts',
-  'text-uploads': 'functions/text/upload-handler.ts',
-  'text-embed': 'functions/text/embed-handler.ts',
-  'text-embed-uploads': 'functions/text/embed-upload-handler.ts',
-  speech: 'functions/speech/handler.ts',
-  'speech-uploads': 'functions/speech/upload-handler.ts',
-};
+/**
+ * Lambda entries: function name -> source file, from the task descriptors: `<key>` for a task's HTTP
+ * function and `<key>-uploads` for its upload function (e.g. `text-embed`, `text-embed-uploads`).
+ */
+export const LAMBDA_ENTRIES: Readonly<Record<string, string>> = Object.freeze(
+  Object.fromEntries(
+    ALL_TASKS.flatMap((task) => [
+      [task.key, task.entries.http],
+      [`${task.key}-uploads`, task.entries.upload],
+    ]),
+  ),
+);
 
 /** Bundles one entry; returns the output file. */
 export async function bundleFunction(entry: string, outFile: string): Promise<string> {

@@ -18,7 +18,7 @@ import { CloudFormationClient, DescribeStacksCommand } from '@aws-sdk/client-clo
 import { GetAccountSettingsCommand, LambdaClient } from '@aws-sdk/client-lambda';
 import { GetServiceQuotaCommand, ServiceQuotasClient } from '@aws-sdk/client-service-quotas';
 import type { Node } from 'constructs';
-import { loadConfig } from '../infra/config.ts';
+import { loadConfig } from '../infra/config/index.ts';
 import { type Deployment, resolveDeployment } from '../infra/deployment.ts';
 
 /** The local model repository the deploy publishes (as `infra/app.ts` has it, without loading aws-cdk-lib). */

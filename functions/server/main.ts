@@ -102,7 +102,7 @@ const server = serve({ fetch: app.fetch, port, hostname }, (info) => {
   if (s3) {
     lines.push(
       `Embedded S3 at ${s3.endpoint} (any access key; data in ${dataDir})`,
-      `  buckets: ${MODELS_BUCKET} (model repository), ${UPLOADS_BUCKET} (incoming/<task>/ -> results/<task>/, errors/<task>/)`,
+      `  buckets: ${MODELS_BUCKET} (model repository), ${UPLOADS_BUCKET} (incoming/<modality>/[<task>/]<file> -> results/ or errors/ <same path>.json)`,
       `  try: curl -T scan.png ${s3.endpoint}/${UPLOADS_BUCKET}/incoming/image/scan.png`,
       `       curl ${s3.endpoint}/${UPLOADS_BUCKET}/results/image/scan.png.json`,
     );

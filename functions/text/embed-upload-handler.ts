@@ -1,4 +1,4 @@
-/** Lambda entry of the text/embed function for uploads: SQS messages of S3 events under `incoming/text-embed/`. */
+/** Lambda entry of the text/embed function for uploads: SQS messages of S3 events under `incoming/text/embed/`. */
 import { createTaskUploadHandler } from '../core/adapters/sqs-upload.ts';
 import { loadSettings } from '../core/config/env.ts';
 import { textEmbedTask } from './embed-task.ts';

@@ -1,4 +1,7 @@
-/** Lambda entry of the text function for uploads: SQS messages of S3 events under `incoming/text/`. */
+/**
+ * Lambda entry of the text function for uploads: SQS messages of S3 events under `incoming/text/` (but
+ * `incoming/text/embed/`, which is text/embed's).
+ */
 import { createTaskUploadHandler } from '../core/adapters/sqs-upload.ts';
 import { loadSettings } from '../core/config/env.ts';
 import { textClassifyTask } from './task.ts';

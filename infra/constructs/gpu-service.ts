@@ -45,7 +45,7 @@ import type { IQueue } from 'aws-cdk-lib/aws-sqs';
 import { StringParameter } from 'aws-cdk-lib/aws-ssm';
 import { Construct } from 'constructs';
 import { ADMISSION_METRICS, DIMENSIONS } from '../../functions/core/metric-names.ts';
-import type { GpuNetworkConfig, GpuServiceSizing } from '../config.ts';
+import type { GpuNetworkConfig, GpuServiceSizing } from '../config/index.ts';
 import { acknowledge, findingPseudo } from '../nag.ts';
 import type { ModelBucket } from './model-bucket.ts';
 import type { UploadBucket } from './upload-bucket.ts';

@@ -16,7 +16,7 @@ import type { IApplicationListener } from 'aws-cdk-lib/aws-elasticloadbalancingv
 import type { IFunction } from 'aws-cdk-lib/aws-lambda';
 import { LogGroup, type RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
-import type { ApiAuth } from '../config.ts';
+import type { ApiAuth } from '../config/index.ts';
 
 /** Props of {@link InferenceApi}. */
 export interface InferenceApiProps {

@@ -5,7 +5,6 @@ import { SecurityGroup, SubnetType } from 'aws-cdk-lib/aws-ec2';
 import { AlarmBehavior, Cluster, ContainerInsights } from 'aws-cdk-lib/aws-ecs';
 import type { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import type { Construct } from 'constructs';
-import { TASK_FUNCTIONS } from '../config.ts';
 import { GpuService } from '../constructs/gpu-service.ts';
 import { InferenceApi } from '../constructs/inference-api.ts';
 import { InferenceFunction } from '../constructs/inference-function.ts';
@@ -14,7 +13,7 @@ import { ModelPublication } from '../constructs/model-publication.ts';
 import { InferenceMonitoring } from '../constructs/monitoring.ts';
 import { NativeLayers, type NativeLayersProps } from '../constructs/native-layers.ts';
 import { Network } from '../constructs/network.ts';
-import { UploadBucket } from '../constructs/upload-bucket.ts';
+import { UploadBucket, type UploadRoute } from '../constructs/upload-bucket.ts';
 import { UploadQueue } from '../constructs/upload-queue.ts';
 import type { Deployment, TaskDeployment } from '../deployment.ts';
 
@@ -107,6 +106,7 @@ export class InferletStack extends Stack {
       this.nativeLayers = new NativeLayers(this, 'NativeLayers', props.nativeLayers);
     }
 
+    const uploadRoutes: UploadRoute[] = [];
     for (const task of tasks) {
       const name = pascal(task.key);
       const consumers = new Set(task.uploads.consumers);
@@ -118,10 +118,15 @@ export class InferletStack extends Stack {
         maxReceiveCount: task.uploads.maxReceiveCount,
       });
       this.uploadQueues.set(task.key, uploadQueue);
-      this.uploads.notifyQueue(task.key, uploadQueue.queue);
+      uploadRoutes.push({
+        modality: task.descriptor.modality,
+        path: task.uploadPath,
+        queue: uploadQueue.queue,
+      });
       this.monitoring.addUploadQueue(name, task.task, uploadQueue);
       if (task.lambda) this.lambdaTasks.set(task.key, this.addLambdaTask(task, name, uploadQueue, props));
     }
+    this.uploads.routeUploads(uploadRoutes);
 
     const gpuTasks = tasks.filter((task) => task.gpu);
     if (gpuTasks.length > 0) {
@@ -156,7 +161,7 @@ export class InferletStack extends Stack {
           network,
           task: {
             task: task.task,
-            modality: task.key,
+            modality: task.uploadPath,
             modelVariable: task.modelVariable,
             modelRef: model.ref,
             ...(consumesUploads && { uploadQueue: this.uploadQueues.get(task.key)?.queue }),
@@ -171,7 +176,8 @@ export class InferletStack extends Stack {
           logRetention,
         });
         this.gpuServices.set(task.key, service);
-        if (consumesUploads) this.uploads.acknowledgeTaskUploads(service.taskDefinition.taskRole, [task.key]);
+        if (consumesUploads)
+          this.uploads.acknowledgeTaskUploads(service.taskDefinition.taskRole, [task.uploadPath]);
         this.models.acknowledgeModelReads(service.taskDefinition.taskRole);
         if (this.modelPublication) service.service.node.addDependency(this.modelPublication);
         if (gpu.serveHttp) {
@@ -214,7 +220,7 @@ export class InferletStack extends Stack {
     const common = {
       models: this.models,
       modelPrefix: config.storage.modelPrefix,
-      layers: layers.forPackages(TASK_FUNCTIONS[task.key].nativePackages),
+      layers: layers.forPackages(task.descriptor.nativePackages),
       serviceName: SERVICE_NAMES.lambda,
       metricsNamespace: METRICS_NAMESPACE,
       logRetention: config.monitoring.logRetentionDays as RetentionDays,
@@ -237,7 +243,7 @@ export class InferletStack extends Stack {
       upload = new InferenceFunction(this, `${name}Upload`, {
         ...common,
         entry: task.uploadEntry,
-        description: `${task.task} of uploads under incoming/${task.key}/ (${lambda.model.ref}, ${lambda.model.variant})`,
+        description: `${task.task} of uploads under incoming/${task.uploadPath}/ (${lambda.model.ref}, ${lambda.model.variant})`,
         memorySize: lambda.upload.memoryMb,
         timeout: Duration.seconds(lambda.upload.timeoutSeconds),
         reservedConcurrency: lambda.upload.reservedConcurrency,
@@ -248,8 +254,8 @@ export class InferletStack extends Stack {
           UPLOAD_CONCURRENCY: '1',
         },
       });
-      this.uploads.grantTaskUploads(upload.role, task.key);
-      this.uploads.acknowledgeTaskUploads(upload.role, [task.key]);
+      this.uploads.grantTaskUploads(upload.role, task.uploadPath);
+      this.uploads.acknowledgeTaskUploads(upload.role, [task.uploadPath]);
       uploadQueue.addLambdaConsumer(upload.target, {
         batchSize: lambda.upload.batchSize,
         maxConcurrency: lambda.upload.maxConcurrency,

@@ -2,7 +2,7 @@ import { execFile } from 'node:child_process';
 import { resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
-import { DEFAULT_CONFIG, mergeConfig, parseConfig } from '../../infra/config.ts';
+import { DEFAULT_CONFIG, mergeConfig, parseConfig } from '../../infra/config/index.ts';
 import { type Deployment, resolveDeployment } from '../../infra/deployment.ts';
 import {
   gpuVcpusNeeded,

@@ -7,7 +7,7 @@ import { Bucket } from 'aws-cdk-lib/aws-s3';
 import { AwsSolutionsChecks } from 'cdk-nag';
 import type { IConstruct } from 'constructs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { uploadSegmentOf } from '../../functions/core/tasks/types.ts';
+import { ALL_TASKS, TASK_DESCRIPTORS } from '../../functions/core/tasks/descriptors.ts';
 import { DEFAULT_TASKS, SUPPORTED_TASKS } from '../../functions/tasks.ts';
 import { createInferletApp, MODEL_REPOSITORY_DIR } from '../../infra/app.ts';
 import {
@@ -17,10 +17,10 @@ import {
   mergeOverDefaults,
   OPT_IN_TASK_DEFAULTS,
   parseConfig,
-  TASK_FUNCTIONS,
   TASK_KEYS,
   type TaskKey,
-} from '../../infra/config.ts';
+  taskOfKey,
+} from '../../infra/config/index.ts';
 import type { GpuService } from '../../infra/constructs/gpu-service.ts';
 import { resolveDeployment } from '../../infra/deployment.ts';
 import { type InferletStack, pascal } from '../../infra/stacks/inferlet-stack.ts';
@@ -145,20 +145,22 @@ describe('the native layers', () => {
 });
 
 describe('the configuration', () => {
-  it('names every supported task by its upload segment, with the same route and default model', () => {
+  it('configures every task of the registry under its descriptor’s key, with the registry’s route and model', () => {
     const fromInfra = TASK_KEYS.map((key) => {
-      const { task, route, defaultModel } = TASK_FUNCTIONS[key];
-      return { name: task, segment: key, route, defaultModel };
+      const { name, route, defaultModel, mediaTypes } = taskOfKey(key);
+      return { name, route, defaultModel, mediaTypes };
     });
     const fromRegistry = Object.values(SUPPORTED_TASKS).map((definition) => ({
       name: definition.name,
-      segment: uploadSegmentOf(definition),
       route: definition.route,
       defaultModel: definition.defaultModel,
+      mediaTypes: definition.mediaTypes,
     }));
 
     expect(fromInfra).toEqual(expect.arrayContaining(fromRegistry));
     expect(fromInfra).toHaveLength(fromRegistry.length);
+    expect([...TASK_KEYS]).toEqual(ALL_TASKS.map((task) => task.key));
+    expect(TASK_DESCRIPTORS['text/embed'].key).toBe('text-embed');
   });
 
   // text/embed serves an imported model only: no model of it ships, so no default deployment has it.
@@ -167,7 +169,7 @@ describe('the configuration', () => {
       mergeOverDefaults({ tasks: { 'text-embed': { lambda: { model: { name: 'e' } } } } }),
     );
 
-    expect(DEFAULT_KEYS.map((key) => TASK_FUNCTIONS[key].task).sort()).toEqual(
+    expect(DEFAULT_KEYS.map((key) => taskOfKey(key).name).sort()).toEqual(
       DEFAULT_TASKS.map((task) => task.name).sort(),
     );
     expect(DEFAULT_CONFIG.tasks['text-embed']).toBeUndefined();
@@ -376,7 +378,7 @@ describe('the Inferlet stack', () => {
     };
 
     for (const key of DEFAULT_KEYS) {
-      const variable = `MODEL_${TASK_FUNCTIONS[key].task.replace('/', '_').toUpperCase()}`;
+      const variable = `MODEL_${taskOfKey(key).name.replace('/', '_').toUpperCase()}`;
       const { http, upload } = functionsOf(key);
       for (const fn of [http, upload]) {
         expect(
@@ -432,7 +434,7 @@ describe('the Inferlet stack', () => {
       { key: 'speech', models: ['silero-vad'] },
     ] as const) {
       const uri = { Ref: id(functionsOf(key).http.target) };
-      expectRoute(`POST ${TASK_FUNCTIONS[key].route}`, uri);
+      expectRoute(`POST ${taskOfKey(key).route}`, uri);
       for (const model of models) {
         expectRoute(`GET /v2/models/${model}`, uri);
         expectRoute(`ANY /v2/models/${model}/{proxy+}`, uri);
@@ -700,7 +702,7 @@ describe('the Inferlet stack', () => {
       const uploads = stack.uploadQueues.get(key);
       for (const queue of [uploads?.queue, uploads?.deadLetterQueue])
         expect(body).toContain(`"${id(queue as IConstruct)}","QueueName"`);
-      expect(body).toContain(`task\\",\\"${TASK_FUNCTIONS[key].task}`);
+      expect(body).toContain(`task\\",\\"${taskOfKey(key).name}`);
     }
     for (const metric of [
       'Latency',
@@ -734,7 +736,7 @@ describe('the Inferlet stack', () => {
         const { Metrics: metrics } = resource(id(alarm)).Properties as { Metrics: Json[] };
         const stat = (name: string) =>
           (metrics.find((m) => m.Id === name)?.MetricStat as Json | undefined)?.Metric as Json;
-        const dimensions = { service: 'inferlet-lambda', task: TASK_FUNCTIONS[key].task, source };
+        const dimensions = { service: 'inferlet-lambda', task: taskOfKey(key).name, source };
 
         expect(metrics.find((m) => m.ReturnData !== false)?.Expression).toBe(
           'IF(requests0 > 0, 100 * (FILL(errors0, 0)) / requests0, 0)',
@@ -917,7 +919,7 @@ describe('a deployment that names an imported encoder for text-embed', () => {
     expect([...stack.lambdaTasks.keys()]).toEqual(['text', 'text-embed']);
     for (const [fn, door] of [
       [http, 'over HTTP'],
-      [upload, 'of uploads under incoming/text-embed/'],
+      [upload, 'of uploads under incoming/text/embed/'],
     ] as const) {
       expect(resource(id(fn.function)).Properties).toMatchObject({
         Runtime: 'nodejs22.x',
@@ -955,7 +957,7 @@ describe('a deployment that names an imported encoder for text-embed', () => {
     });
   });
 
-  it('sends incoming/text-embed/ to a queue of its own that feeds the embed upload function', () => {
+  it('sends incoming/text/ to a topic whose subscriptions give incoming/text/embed/ to the embed queue and the rest to text/classify', () => {
     const [notifications] = Object.values(
       template.findResources('Custom::S3BucketNotifications'),
     ) as Resource[];
@@ -963,17 +965,40 @@ describe('a deployment that names an imported encoder for text-embed', () => {
     const queueArn = (key: string) => ({
       'Fn::GetAtt': [id(stack.uploadQueues.get(key)?.queue as IConstruct), 'Arn'],
     });
+    const [topicId] = Object.keys(template.findResources('AWS::SNS::Topic'));
+    const byKey = (condition: Json) => ({ Records: { s3: { object: { key: [condition] } } } });
 
-    expect(
-      (notifications.Properties.NotificationConfiguration as { QueueConfigurations: Json[] })
-        .QueueConfigurations,
-    ).toEqual(
-      ['text', 'text-embed'].map((key) => ({
-        Events: ['s3:ObjectCreated:*'],
-        Filter: { Key: { FilterRules: [{ Name: 'prefix', Value: `incoming/${key}/` }] } },
-        QueueArn: queueArn(key),
-      })),
-    );
+    // S3 refuses overlapping prefixes (incoming/text/ and incoming/text/embed/) for one event type.
+    expect(notifications.Properties.NotificationConfiguration).toEqual({
+      EventBridgeConfiguration: {},
+      TopicConfigurations: [
+        {
+          Events: ['s3:ObjectCreated:*'],
+          Filter: { Key: { FilterRules: [{ Name: 'prefix', Value: 'incoming/text/' }] } },
+          TopicArn: { Ref: topicId },
+        },
+      ],
+    });
+    template.resourceCountIs('AWS::SNS::Subscription', 2);
+    template.hasResourceProperties('AWS::SNS::Topic', {
+      KmsMasterKeyId: Match.anyValue(),
+    });
+    template.hasResourceProperties('AWS::SNS::Subscription', {
+      Protocol: 'sqs',
+      TopicArn: { Ref: topicId },
+      Endpoint: queueArn('text-embed'),
+      RawMessageDelivery: true,
+      FilterPolicyScope: 'MessageBody',
+      FilterPolicy: byKey({ prefix: 'incoming/text/embed/' }),
+    });
+    template.hasResourceProperties('AWS::SNS::Subscription', {
+      Protocol: 'sqs',
+      TopicArn: { Ref: topicId },
+      Endpoint: queueArn('text'),
+      RawMessageDelivery: true,
+      FilterPolicyScope: 'MessageBody',
+      FilterPolicy: byKey({ 'anything-but': { prefix: 'incoming/text/embed/' } }),
+    });
     template.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
       EventSourceArn: queueArn('text-embed'),
       FunctionName: {
@@ -990,7 +1015,7 @@ describe('a deployment that names an imported encoder for text-embed', () => {
     });
   });
 
-  it('lets the embed HTTP function read the models only, and its upload function also incoming/, results/ and errors/text-embed/', () => {
+  it('lets the embed HTTP function read the models only, and its upload function also incoming/, results/ and errors/text/embed/', () => {
     const modelsArn = { 'Fn::GetAtt': [id(stack.models.bucket), 'Arn'] };
     const uploadsArn = { 'Fn::GetAtt': [id(stack.uploads.bucket), 'Arn'] };
     const { http, upload } = embed();
@@ -1002,7 +1027,7 @@ describe('a deployment that names an imported encoder for text-embed', () => {
       ].sort(),
     );
     expect(s3PermissionsIn(template, id(upload.role))).toEqual(
-      uploadPermissions(modelsArn, uploadsArn, 'text-embed'),
+      uploadPermissions(modelsArn, uploadsArn, 'text/embed'),
     );
   });
 
@@ -1066,7 +1091,7 @@ describe('a deployment that names an imported encoder for text-embed', () => {
     );
   });
 
-  it('serves text/embed from a GPU service of its own under /gpu/text-embed/ that consumes incoming/text-embed/', () => {
+  it('serves text/embed from a GPU service of its own under /gpu/text-embed/ that consumes incoming/text/embed/', () => {
     const { app: gpuApp, stack: gpuStack } = newApp(
       {
         inferlet: {
@@ -1108,12 +1133,26 @@ describe('a deployment that names an imported encoder for text-embed', () => {
     gpuTemplate.hasResourceProperties('AWS::ApiGatewayV2::Route', {
       RouteKey: 'ANY /gpu/text-embed/{proxy+}',
     });
+    // Alone in its modality, the task gets a notification of its own path straight to its queue.
+    gpuTemplate.hasResourceProperties('Custom::S3BucketNotifications', {
+      NotificationConfiguration: {
+        QueueConfigurations: [
+          {
+            Events: ['s3:ObjectCreated:*'],
+            Filter: { Key: { FilterRules: [{ Name: 'prefix', Value: 'incoming/text/embed/' }] } },
+            QueueArn: {
+              'Fn::GetAtt': [logicalId(gpuStack.uploadQueues.get('text-embed')?.queue as IConstruct), 'Arn'],
+            },
+          },
+        ],
+      },
+    });
     expect(s3PermissionsIn(gpuTemplate, logicalId(service.taskDefinition.taskRole))).toEqual(
       expect.arrayContaining(
         uploadPermissions(
           bucketArn(gpuStack.models.bucket),
           bucketArn(gpuStack.uploads.bucket),
-          'text-embed',
+          'text/embed',
         ),
       ),
     );

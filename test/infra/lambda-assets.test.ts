@@ -25,7 +25,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { publishRepository } from '../../functions/core/model-store/publish.ts';
 import { TextTokenizer } from '../../functions/text/tokenizer.ts';
 import { createInferletApp, MODEL_REPOSITORY_DIR } from '../../infra/app.ts';
-import { DEFAULT_CONFIG, TASK_FUNCTIONS, TASK_KEYS, type TaskKey } from '../../infra/config.ts';
+import { DEFAULT_CONFIG, TASK_KEYS, type TaskKey, taskOfKey } from '../../infra/config/index.ts';
 import type { InferenceFunction } from '../../infra/constructs/inference-function.ts';
 import type { InferletStack } from '../../infra/stacks/inferlet-stack.ts';
 import type { LayerBuild } from '../../layers/build-layer.ts';
@@ -227,7 +227,7 @@ const EXPECTED_MODEL: Partial<Record<TaskKey, { model: string; variant: string }
 describe.each(TASK_KEYS.filter((key) => DEFAULT_CONFIG.tasks[key]))(
   'the synthesised %s function assets',
   (key) => {
-    const { task, route } = TASK_FUNCTIONS[key];
+    const { name: task, route } = taskOfKey(key);
     const expected = EXPECTED_MODEL[key] as { model: string; variant: string };
 
     it('answer an HTTP API event with the configured model and emit metrics the dashboard reads', async () => {
@@ -438,8 +438,8 @@ describe('the synthesised text-embed function assets with an imported encoder', 
     expectClose(output?.data ?? [], referenceForward(weights, [encoded]).lastHidden[0]?.flat() ?? []);
   });
 
-  it('writes the vectors of a .jsonl uploaded under incoming/text-embed/ to results/text-embed/', async () => {
-    const objectKey = 'incoming/text-embed/notes.jsonl';
+  it('writes the vectors of a .jsonl uploaded under incoming/text/embed/ to results/text/embed/', async () => {
+    const objectKey = 'incoming/text/embed/notes.jsonl';
     const body = texts.map((text, i) => JSON.stringify({ id: `n${i}`, text })).join('\n');
     await client.send(new PutObjectCommand({ Bucket: 'uploads', Key: objectKey, Body: body }));
     const head = await client.send(new HeadObjectCommand({ Bucket: 'uploads', Key: objectKey }));
@@ -460,7 +460,7 @@ describe('the synthesised text-embed function assets with an imported encoder', 
 
     expect(result).toEqual({ batchItemFailures: [] });
     const written = await client.send(
-      new GetObjectCommand({ Bucket: 'uploads', Key: 'results/text-embed/notes.jsonl.json' }),
+      new GetObjectCommand({ Bucket: 'uploads', Key: 'results/text/embed/notes.jsonl.json' }),
     );
     const stored = JSON.parse(await (written.Body?.transformToString() ?? '{}')) as {
       model: string;

@@ -24,8 +24,8 @@ import {
   SOURCES,
   STATUS_CLASSES,
 } from '../../functions/core/metric-names.ts';
+import { TASK_NAMES } from '../../functions/core/tasks/descriptors.ts';
 import { createInferletApp } from '../../infra/app.ts';
-import { TASK_FUNCTIONS } from '../../infra/config.ts';
 import { type InferletStack, METRICS_NAMESPACE, SERVICE_NAMES } from '../../infra/stacks/inferlet-stack.ts';
 
 type Json = Record<string, unknown>;
@@ -170,7 +170,7 @@ function emittedByApp(metric: AlarmMetric): boolean {
   if (!sets.some((set) => [...set].sort().join(',') === names)) return false;
   const allowed: Record<string, readonly unknown[]> = {
     service: Object.values(SERVICE_NAMES),
-    task: Object.values(TASK_FUNCTIONS).map((fn) => fn.task),
+    task: TASK_NAMES,
     source: Object.values(SOURCES),
     statusClass: STATUS_CLASSES,
   };

@@ -2,7 +2,7 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DEFAULT_CONFIG, mergeConfig, parseConfig } from '../../infra/config.ts';
+import { DEFAULT_CONFIG, mergeConfig, parseConfig } from '../../infra/config/index.ts';
 import { LAMBDA_TMP_BYTES, lambdaMemoryNeededMb, resolveDeployment } from '../../infra/deployment.ts';
 import { importModel } from '../../scripts/import-model.ts';
 import { writeBertExport } from '../support/bert-model.ts';
