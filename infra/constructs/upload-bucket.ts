@@ -160,7 +160,7 @@ export class UploadBucket extends Construct {
         `uploads of ${modality}: the default task can share incoming/${modality}/ with one other task, not ` +
           `${named.length} (${named.map((route) => route.path).join(', ')})`,
       );
-    const topic = new Topic(this, `${pascalCase(modality)}Events`, {
+    const topic = new Topic(this, `Events-${modality}`, {
       displayName: `Inferlet uploads under ${INCOMING}${modality}/`,
       masterKey: this.eventsKey(),
       enforceSSL: true,
@@ -269,9 +269,4 @@ export class UploadBucket extends Construct {
         'to read, results/ and errors/<modality>/ to write), within which any key is possible.',
     );
   }
-}
-
-/** `text` -> `Text`: a modality as a construct id. */
-function pascalCase(word: string): string {
-  return word.charAt(0).toUpperCase() + word.slice(1);
 }

@@ -187,13 +187,13 @@ describe('an imported model served by npm start', () => {
     expectClose(output.data, referenceForward(encoderWeights, [{ ids }]).lastHidden[0]?.flat() as number[]);
   });
 
-  it('writes vectors for a .jsonl uploaded under incoming/text-embed/ and labels for one under incoming/text/', async () => {
+  it('writes vectors for a .jsonl uploaded under incoming/text/embed/ and labels for one under incoming/text/', async () => {
     const lines = TEXTS.map((text, i) => JSON.stringify({ id: `n${i}`, text })).join('\n');
-    for (const key of ['incoming/text-embed/notes.jsonl', 'incoming/text/notes.jsonl']) {
+    for (const key of ['incoming/text/embed/notes.jsonl', 'incoming/text/notes.jsonl']) {
       await server.s3.send(new PutObjectCommand({ Bucket: 'uploads', Key: key, Body: lines }));
     }
 
-    const embedded = (await resultOf('results/text-embed/notes.jsonl.json')) as {
+    const embedded = (await resultOf('results/text/embed/notes.jsonl.json')) as {
       embeddings: number[][];
       lines: { line: number; id: string }[];
     };
