@@ -9,7 +9,7 @@ import { readBinaryOrJson } from '../core/tasks/request-body.ts';
 import { defineTask, type TaskInput } from '../core/tasks/types.ts';
 import { decodeAudio } from './decode-audio.ts';
 import { DEFAULT_SEGMENTATION, type SegmentationOptions } from './speech-segments.ts';
-import { SileroVad, type VadStageTimes } from './vad.ts';
+import { SileroVad, type VadBatching, type VadStageTimes } from './vad.ts';
 
 /**
  * Options a JSON body may carry beside `"audio"`; each defaults as {@link DEFAULT_SEGMENTATION} says. The
@@ -58,6 +58,7 @@ function bodyOf(input: TaskInput): TaskInput {
 export async function createSileroVad(
   model: LoadedModel,
   config = sessionConfigFromEnv(),
+  batching?: VadBatching,
 ): Promise<SileroVad> {
   const { manifest, variant } = model;
   const file = manifest.variants[variant]?.file;
@@ -67,7 +68,7 @@ export async function createSileroVad(
   const session = await createSession(path, { ...config, intraOpThreads: 1 });
   const parameters = SileroParameters.safeParse(manifest.parameters ?? {});
   const sampleRates = (parameters.success && parameters.data.sampleRates?.[variant]) || [16000];
-  return new SileroVad(session, { sampleRates });
+  return new SileroVad(session, { sampleRates, batching, maxBatch: manifest.maxBatchSize || undefined });
 }
 
 /**

@@ -1,4 +1,6 @@
 import * as ort from 'onnxruntime-node';
+import { batchingPays, DynamicBatcher, medianMs } from '../core/batching.ts';
+import { readSetting } from '../core/config/env.ts';
 import { resample } from './resample.ts';
 import type { SampleSource } from './sample-source.ts';
 import { type SegmentationOptions, SpeechSegmenter, segmentationOptions } from './speech-segments.ts';
@@ -41,22 +43,53 @@ const WINDOW: Readonly<Record<number, number>> = { 16000: 512, 8000: 256 };
 const CONTEXT: Readonly<Record<number, number>> = { 16000: 64, 8000: 32 };
 /** Width of the LSTM state per stream: `state` is `[2, batch, 128]`. */
 const STATE_WIDTH = 128;
+/** Least saving per window for `auto` to merge calls' runs, in ms (see `decideSharing`). */
+const AUTO_MIN_SAVED_MS = 0.02;
 
 interface Stream {
   readonly index: number;
   readonly original: SampleSource;
   readonly source: SampleSource;
   readonly segmenter: SpeechSegmenter;
+  /** This stream's model input: the context, then the new window. */
+  readonly window: Float32Array;
+  /** Its recurrent state, `[2, 128]` (one row per LSTM layer), carried from window to window. */
+  state: Float32Array;
   samples: number;
   last: boolean;
   empty: boolean;
+}
+
+/** One stream's window in a model run: its input row and state in, its probability and next state out. */
+interface StepRow {
+  readonly input: Float32Array;
+  readonly state: Float32Array;
+}
+interface StepResult {
+  readonly probability: number;
+  readonly state: Float32Array;
+}
+
+/** `BATCHING`: merge the windows of concurrent calls into shared runs (`on`), never (`off`), or as measured. */
+export type VadBatching = 'auto' | 'on' | 'off';
+
+/** Options of {@link SileroVad}. */
+export interface SileroVadOptions {
+  /** The rates the model was trained for: `[8000, 16000]` or `[16000]`. */
+  readonly sampleRates: readonly number[];
+  /** Defaults to the `BATCHING` setting. */
+  readonly batching?: VadBatching;
+  /** Most streams in one run when calls are merged (the manifest's maxBatchSize); default 64. */
+  readonly maxBatch?: number;
 }
 
 /**
  * Silero VAD v5 over one inference session: each file is streamed through the model in windows of 512
  * samples at 16 kHz (256 at 8 kHz), each window preceded by the last 64 (32) samples of the one before,
  * with the recurrent state carried across the whole file. Several files share each `session.run` as rows
- * of one batch; a file that ends leaves the batch. Buffers are allocated once per call, not per window.
+ * of one batch; a file that ends leaves the batch. Where batching pays (`BATCHING`, measured at first use
+ * by default), the windows of concurrent calls (requests) share runs too, through a {@link DynamicBatcher}
+ * per rate: each call submits its streams' next windows and awaits their rows of the merged run.
  *
  * @example
  * ```ts
@@ -67,15 +100,19 @@ interface Stream {
 export class SileroVad {
   private readonly sampleRates: readonly number[];
   private readonly hasRateInput: boolean;
+  private readonly batching: VadBatching;
+  private readonly maxBatch: number;
+  /** Whether calls share runs, decided at first use; then one batcher per model rate. */
+  private acrossCalls: Promise<boolean> | undefined;
+  private readonly batchers = new Map<number, DynamicBatcher<StepRow, StepResult>>();
 
   /**
    * @param session - a Silero v5 session: `input` [B, context + window], `state` [2, B, 128] and, for the
    *   model with both rates, `sr` (int64 scalar); outputs `output` [B, 1] and `stateN`.
-   * @param options.sampleRates - the rates the model was trained for: `[8000, 16000]` or `[16000]`.
    */
   constructor(
     private readonly session: ort.InferenceSession,
-    options: { sampleRates: readonly number[] },
+    options: SileroVadOptions,
   ) {
     const missing = ['input', 'state'].filter((n) => !session.inputNames.includes(n));
     missing.push(...['output', 'stateN'].filter((n) => !session.outputNames.includes(n)));
@@ -83,11 +120,30 @@ export class SileroVad {
     this.sampleRates = options.sampleRates.filter((r) => r in WINDOW);
     if (!this.sampleRates.includes(16000)) throw new Error('a Silero model must support 16000 Hz');
     this.hasRateInput = session.inputNames.includes('sr');
+    this.batching = options.batching ?? readSetting('BATCHING');
+    this.maxBatch = options.maxBatch ?? 64;
   }
 
   /** The rate audio at `sampleRate` is analysed at: 8 kHz stays 8 kHz where the model has that mode. */
   modelRateFor(sampleRate: number): number {
     return sampleRate <= 8000 && this.sampleRates.includes(8000) ? 8000 : 16000;
+  }
+
+  /** Model runs made and windows run through the shared batchers so far, for tests and benchmarks. */
+  get batchStats(): { runs: number; items: number } {
+    let runs = 0;
+    let items = 0;
+    for (const batcher of this.batchers.values()) {
+      runs += batcher.stats.runs;
+      items += batcher.stats.items;
+    }
+    return { runs, items };
+  }
+
+  /** Whether concurrent calls share runs: as set, or (`auto`) as measured now (see {@link batchingPays}). */
+  sharesRuns(): Promise<boolean> {
+    this.acrossCalls ??= this.decideSharing();
+    return this.acrossCalls;
   }
 
   /** Finds speech in one file. */
@@ -113,6 +169,7 @@ export class SileroVad {
     times: VadStageTimes = { decode: 0, preprocess: 0, inference: 0, postprocess: 0 },
   ): Promise<VadResult[]> {
     const settings = segmentationOptions(options);
+    const shared = await this.sharesRuns();
     const groups = new Map<number, Stream[]>();
     audios.forEach((original, index) => {
       const rate = this.modelRateFor(original.sampleRate);
@@ -121,6 +178,8 @@ export class SileroVad {
         original,
         source: resample(original, rate),
         segmenter: new SpeechSegmenter(WINDOW[rate] as number, rate, settings),
+        window: new Float32Array((CONTEXT[rate] as number) + (WINDOW[rate] as number)),
+        state: new Float32Array(2 * STATE_WIDTH),
         samples: 0,
         last: false,
         empty: false,
@@ -129,33 +188,32 @@ export class SileroVad {
     });
     const results: VadResult[] = new Array(audios.length);
     for (const [rate, streams] of groups) {
-      await this.runBatch(rate, streams, times);
+      const step = shared
+        ? this.batcherFor(rate)
+        : { submit: (rows: readonly StepRow[]) => this.runRows(rate, rows) };
+      await this.stream(rate, streams, step, times);
       for (const stream of streams) results[stream.index] = this.result(stream, rate);
     }
     return results;
   }
 
-  private async runBatch(rate: number, streams: Stream[], times: VadStageTimes): Promise<void> {
+  /** Streams `streams` to their ends, one window each per step, each step through `step`. */
+  private async stream(
+    rate: number,
+    streams: Stream[],
+    step: { submit(rows: readonly StepRow[]): Promise<StepResult[]> },
+    times: VadStageTimes,
+  ): Promise<void> {
     const window = WINDOW[rate] as number;
     const context = CONTEXT[rate] as number;
     const width = context + window;
     let active = streams;
-    let batch = active.length;
-    let input = new Float32Array(batch * width);
-    const feeds: Record<string, ort.Tensor> = {
-      input: new ort.Tensor('float32', input, [batch, width]),
-      state: new ort.Tensor('float32', new Float32Array(2 * batch * STATE_WIDTH), [2, batch, STATE_WIDTH]),
-    };
-    if (this.hasRateInput) feeds.sr = new ort.Tensor('int64', BigInt64Array.of(BigInt(rate)), []);
-
-    while (batch > 0) {
+    while (active.length > 0) {
       let t0 = performance.now();
-      let ended = 0;
-      for (let b = 0; b < batch; b++) {
-        const stream = active[b] as Stream;
-        const row = b * width;
+      for (const stream of active) {
+        const input = stream.window;
         // The tail of the previous window becomes this window's context.
-        input.copyWithin(row, row + window, row + width);
+        input.copyWithin(0, window, width);
         if (stream.source.prefetch) {
           // Compressed audio decodes as it is read; that is decoding, not model time.
           const t = performance.now();
@@ -165,55 +223,98 @@ export class SileroVad {
         }
         let got = 0;
         while (got < window) {
-          const n = stream.source.read(input, row + context + got, window - got);
+          const n = stream.source.read(input, context + got, window - got);
           if (n === 0) break;
           got += n;
         }
-        if (got < window) input.fill(0, row + context + got, row + width);
+        if (got < window) input.fill(0, context + got, width);
         stream.samples += got;
         // A stream of unknown length may turn out to have ended exactly at the last window.
         stream.empty = got === 0;
-        if (got < window || stream.samples >= stream.source.length) {
-          stream.last = true;
-          ended++;
-        }
+        if (got < window || stream.samples >= stream.source.length) stream.last = true;
       }
       const t1 = performance.now();
-      const outputs = await this.session.run(feeds);
+      const outputs = await step.submit(active.map((s) => ({ input: s.window, state: s.state })));
       const t2 = performance.now();
-      const probabilities = outputs.output?.data as Float32Array;
-      const state = outputs.stateN as ort.Tensor;
-      for (let b = 0; b < batch; b++) {
-        const stream = active[b] as Stream;
-        if (!stream.empty) stream.segmenter.push(probabilities[b] as number);
-      }
-      if (ended === 0) {
-        feeds.state = state;
-      } else {
-        // Rows of finished files leave the batch: keep the others' windows (their context) and state.
-        const keep = active.map((s, b) => (s.last ? -1 : b)).filter((b) => b >= 0);
-        const next = keep.length;
-        const nextInput = new Float32Array(next * width);
-        const oldState = state.data as Float32Array;
-        const nextState = new Float32Array(2 * next * STATE_WIDTH);
-        keep.forEach((b, k) => {
-          nextInput.set(input.subarray(b * width, (b + 1) * width), k * width);
-          for (let layer = 0; layer < 2; layer++) {
-            const from = (layer * batch + b) * STATE_WIDTH;
-            nextState.set(oldState.subarray(from, from + STATE_WIDTH), (layer * next + k) * STATE_WIDTH);
-          }
-        });
-        active = keep.map((b) => active[b] as Stream);
-        batch = next;
-        input = nextInput;
-        feeds.input = new ort.Tensor('float32', input, [batch, width]);
-        feeds.state = new ort.Tensor('float32', nextState, [2, batch, STATE_WIDTH]);
-      }
+      active.forEach((stream, b) => {
+        const out = outputs[b] as StepResult;
+        stream.state = out.state;
+        if (!stream.empty) stream.segmenter.push(out.probability);
+      });
+      // Finished files leave the batch; the others keep their windows (their context) and state.
+      active = active.filter((s) => !s.last);
       const t3 = performance.now();
       times.preprocess += t1 - t0;
       times.inference += t2 - t1;
       times.postprocess += t3 - t2;
     }
+  }
+
+  /** One session run over `rows` (windows of streams at `rate`, of one call or several). */
+  private async runRows(rate: number, rows: readonly StepRow[]): Promise<StepResult[]> {
+    const batch = rows.length;
+    const width = (CONTEXT[rate] as number) + (WINDOW[rate] as number);
+    const input = new Float32Array(batch * width);
+    const state = new Float32Array(2 * batch * STATE_WIDTH);
+    rows.forEach((row, b) => {
+      input.set(row.input, b * width);
+      // `state` is [2, B, 128]: layer-major, so a stream's two rows lie apart.
+      for (let layer = 0; layer < 2; layer++)
+        state.set(
+          row.state.subarray(layer * STATE_WIDTH, (layer + 1) * STATE_WIDTH),
+          (layer * batch + b) * STATE_WIDTH,
+        );
+    });
+    const feeds: Record<string, ort.Tensor> = {
+      input: new ort.Tensor('float32', input, [batch, width]),
+      state: new ort.Tensor('float32', state, [2, batch, STATE_WIDTH]),
+    };
+    if (this.hasRateInput) feeds.sr = new ort.Tensor('int64', BigInt64Array.of(BigInt(rate)), []);
+    const outputs = await this.session.run(feeds);
+    const probabilities = outputs.output?.data as Float32Array;
+    const next = outputs.stateN?.data as Float32Array;
+    return rows.map((_, b) => {
+      const own = new Float32Array(2 * STATE_WIDTH);
+      for (let layer = 0; layer < 2; layer++)
+        own.set(
+          next.subarray((layer * batch + b) * STATE_WIDTH, (layer * batch + b + 1) * STATE_WIDTH),
+          layer * STATE_WIDTH,
+        );
+      return { probability: probabilities[b] as number, state: own };
+    });
+  }
+
+  private batcherFor(rate: number): DynamicBatcher<StepRow, StepResult> {
+    let batcher = this.batchers.get(rate);
+    if (!batcher) {
+      batcher = new DynamicBatcher<StepRow, StepResult>({
+        maxBatch: this.maxBatch,
+        // The calls of this moment are the ones to merge: no waiting for later ones.
+        maxDelayMs: 0,
+        run: (rows) => this.runRows(rate, rows),
+      });
+      this.batchers.set(rate, batcher);
+    }
+    return batcher;
+  }
+
+  /**
+   * `auto`: one window alone against 32 in one run, on this machine now. A merged step saves the cost of
+   * separate runs of each call's windows; a call has one window per 32 ms of audio, so what a window saves
+   * is compared with what merging costs a window (copying its row in and out, ~µs), not with a request's
+   * HTTP cost as for a text (hence the small `minSavedMs`).
+   */
+  private async decideSharing(): Promise<boolean> {
+    if (this.batching !== 'auto') return this.batching === 'on';
+    const width = (CONTEXT[16000] as number) + (WINDOW[16000] as number);
+    const row = (): StepRow => ({
+      input: Float32Array.from({ length: width }, (_, i) => 0.1 * Math.sin(i / 7)),
+      state: new Float32Array(2 * STATE_WIDTH),
+    });
+    const rows = Array.from({ length: 32 }, row);
+    const singleMs = await medianMs(() => this.runRows(16000, [row()]), 15);
+    const batchMs = await medianMs(() => this.runRows(16000, rows), 15);
+    return batchingPays({ singleMs, batchMs, size: rows.length }, { minSavedMs: AUTO_MIN_SAVED_MS });
   }
 
   private result(stream: Stream, rate: number): VadResult {
