@@ -29,13 +29,16 @@ export interface InferenceServiceOptions {
 
 /** Options of {@link InferenceService.admit}. */
 export interface AdmitOptions {
-  /** The task whose queue the work waits in; OIP tensor inference without a task shares {@link OIP_QUEUE}. */
+  /**
+   * The task whose queue the work waits in (OIP tensor inference: the task that serves the model); without
+   * one, the work waits in {@link OIP_QUEUE}.
+   */
   readonly task?: string;
   /** How the request arrived: `upload` work is queued but never shed, and refused once the service stops. */
   readonly source?: string;
 }
 
-/** The admission queue of OIP tensor inference that names no task. */
+/** The admission queue of OIP tensor inference on a model of no loaded task. */
 export const OIP_QUEUE = 'oip';
 
 /** The ticket of a service without admission control: work runs at once. */

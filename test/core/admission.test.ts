@@ -1,10 +1,16 @@
-import { afterEach, describe, expect, it, vi } from 'vitest';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { AdmissionControl, type AdmissionEvent } from '../../functions/core/admission.ts';
 import { OverloadedError } from '../../functions/core/errors.ts';
-import { InferenceService } from '../../functions/core/inference-service.ts';
+import { InferenceService, OIP_QUEUE } from '../../functions/core/inference-service.ts';
 import { ADMISSION_DIMENSIONS, ADMISSION_METRICS } from '../../functions/core/metric-names.ts';
 import { InferenceMetrics } from '../../functions/core/metrics.ts';
+import { createModelStore } from '../../functions/core/model-store/store.ts';
 import type { ModelStore } from '../../functions/core/model-store/types.ts';
+import { speechVadTask } from '../../functions/speech/task.ts';
+import { startTestServer, type TestServer } from '../support/http-server.ts';
 
 /** A unit of work the test ends when it likes, and a log of the order the work started in. */
 function controllableWork() {
@@ -266,5 +272,57 @@ describe('InferenceService stopping', () => {
 
     await expect(upload).rejects.toBeInstanceOf(OverloadedError);
     await expect(http).resolves.toBe('ran');
+  });
+});
+
+describe('OIP tensor inference under admission control', () => {
+  let cacheDir: string;
+  let server: TestServer;
+  const events: AdmissionEvent[] = [];
+
+  beforeAll(async () => {
+    cacheDir = await mkdtemp(join(tmpdir(), 'inferlet-oip-admission-'));
+    server = await startTestServer({
+      tasks: [{ definition: speechVadTask, model: { name: 'silero-vad' } }],
+      store: createModelStore({ repository: 'models', cacheDir }),
+    });
+    const admission = new AdmissionControl({ concurrency: 1, maxWaitMs: 10_000 });
+    admission.onEvent((event) => events.push(event));
+    server.runtime.service.useAdmission(admission);
+    await server.runtime.service.warm();
+  });
+
+  afterAll(async () => {
+    await server?.close();
+    await rm(cacheDir, { recursive: true, force: true });
+  });
+
+  it('waits in the queue of the task that serves the model, not a queue of its own', async () => {
+    events.length = 0;
+    const body = {
+      inputs: [
+        { name: 'input', datatype: 'FP32', shape: [1, 576], data: new Array(576).fill(0) },
+        { name: 'state', datatype: 'FP32', shape: [2, 1, 128], data: new Array(256).fill(0) },
+        { name: 'sr', datatype: 'INT64', shape: [], data: [16000] },
+      ],
+    };
+
+    const response = await fetch(`${server.url}/v2/models/silero-vad/infer`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+    });
+
+    expect(response.status).toBe(200);
+    expect(events.map((e) => e.task)).toEqual(['speech/vad']);
+    expect(server.runtime.service.taskOfModel('silero-vad')).toBe('speech/vad');
+  });
+
+  it('keeps the shared OIP queue for work that names no task', async () => {
+    events.length = 0;
+
+    await server.runtime.service.admit(async () => 1);
+
+    expect(events.map((e) => e.task)).toEqual([OIP_QUEUE]);
   });
 });

@@ -63,7 +63,8 @@ function metadata(manifest: ModelManifest, versions: string[]) {
  * Tensor inference is bounded (`limits`): inputs over the element limit, a batch over the manifest's
  * `maxBatchSize` and outputs whose size the model's metadata fixes over the limit are refused with 413
  * before the run; other outputs are counted after the run, and the answer's bytes while it is serialised,
- * before anything is sent. It runs through {@link InferenceService.admit}, as the task routes do.
+ * before anything is sent. It runs through {@link InferenceService.admit} in the admission queue of the task
+ * that serves the model, as that task's requests do.
  */
 export function oipRoutes(service: InferenceService, limits: OipLimits = limitsFromEnv()): Hono {
   const app = new Hono();
@@ -133,7 +134,9 @@ export function oipRoutes(service: InferenceService, limits: OipLimits = limitsF
     app.post(`${prefix}/infer`, async (c) => {
       const { manifest, session, run } = await sessionOf(c.req.param('name') ?? '', c.req.param('version'));
       const body = parseJsonObject(new Uint8Array(await c.req.arrayBuffer()));
-      const json = await service.admit(() => infer(manifest, session, run, body, limits));
+      // The model's own task's queue, so that tensor runs and task requests share one limit and one estimate.
+      const task = service.taskOfModel(manifest.name);
+      const json = await service.admit(() => infer(manifest, session, run, body, limits), { task });
       return c.body(json, 200, { 'Content-Type': 'application/json' });
     });
   }
