@@ -6,12 +6,11 @@ import { Key } from 'aws-cdk-lib/aws-kms';
 import { Topic } from 'aws-cdk-lib/aws-sns';
 import { EmailSubscription } from 'aws-cdk-lib/aws-sns-subscriptions';
 import { Construct } from 'constructs';
-import type { GpuService } from './gpu-service.ts';
 import { type AlarmThresholds, MonitoringAlarms } from './monitoring/alarms.ts';
 import { monitorApi } from './monitoring/api-monitoring.ts';
 import type { MonitoringContext } from './monitoring/context.ts';
 import { EmfMetrics, type ServedModelDimensions } from './monitoring/emf-metrics.ts';
-import { monitorGpuService } from './monitoring/gpu-monitoring.ts';
+import { type MonitoredGpuService, monitorGpuService } from './monitoring/gpu-monitoring.ts';
 import {
   type LambdaTaskAlarms,
   type LambdaTaskMonitoring,
@@ -128,7 +127,7 @@ export class InferenceMonitoring extends Construct {
   addGpuService(
     key: string,
     name: string,
-    gpu: GpuService,
+    gpu: MonitoredGpuService,
     tasks: readonly ServedModelDimensions[],
     options: { readonly uploads?: boolean; readonly minTasks?: number } = {},
   ): Alarm[] {

@@ -1,17 +1,37 @@
 import { Duration } from 'aws-cdk-lib';
-import { type Alarm, ComparisonOperator, type Metric, TreatMissingData } from 'aws-cdk-lib/aws-cloudwatch';
-import { HttpCodeElb, HttpCodeTarget } from 'aws-cdk-lib/aws-elasticloadbalancingv2';
+import {
+  type Alarm,
+  ComparisonOperator,
+  type IMetric,
+  type Metric,
+  TreatMissingData,
+} from 'aws-cdk-lib/aws-cloudwatch';
+import type { BaseService } from 'aws-cdk-lib/aws-ecs';
+import {
+  HttpCodeElb,
+  HttpCodeTarget,
+  type IApplicationLoadBalancerMetrics,
+  type IApplicationTargetGroupMetrics,
+} from 'aws-cdk-lib/aws-elasticloadbalancingv2';
 import {
   ADMISSION_METRICS,
   ERROR_STATUS_CLASSES,
   INFERENCE_METRICS,
   SOURCES,
 } from '../../../functions/core/metric-names.ts';
-import type { GpuService } from '../gpu-service.ts';
 import { atLeastOnce } from './alarms.ts';
 import type { MonitoringContext } from './context.ts';
 import { FIVE_MINUTES, type ServedModelDimensions } from './emf-metrics.ts';
 import { graph, heading, LATENCY_PERCENTILES, latencyGraph, stagesGraph } from './widgets.ts';
+
+/** What the monitoring reads of a GPU service (`GpuService`): its load balancer, tasks and GPU metrics. */
+export interface MonitoredGpuService {
+  readonly loadBalancer: { readonly metrics: IApplicationLoadBalancerMetrics };
+  readonly targetGroup: { readonly metrics: IApplicationTargetGroupMetrics };
+  readonly service: BaseService;
+  metricGpuUtilization(): IMetric;
+  metricGpuMemoryUsed(): IMetric;
+}
 
 /** How one GPU service is monitored. */
 export interface GpuServiceMonitoring {
@@ -19,7 +39,7 @@ export interface GpuServiceMonitoring {
   readonly key: string;
   /** The service as the dashboard and alarm descriptions name it, e.g. `image`. */
   readonly name: string;
-  readonly gpu: GpuService;
+  readonly gpu: MonitoredGpuService;
   /** The models it serves, one per task. */
   readonly tasks: readonly ServedModelDimensions[];
   /** Whether the service also processes uploads (alarm `Gpu<key>UploadErrorRate`). */
@@ -29,7 +49,7 @@ export interface GpuServiceMonitoring {
 }
 
 /** The service's own section: load balancer requests, 5xx and response time, GPU, tasks' CPU and memory. */
-function addServiceWidgets({ dashboard }: MonitoringContext, what: string, gpu: GpuService): void {
+function addServiceWidgets({ dashboard }: MonitoringContext, what: string, gpu: MonitoredGpuService): void {
   const alb = gpu.targetGroup.metrics;
   const loadBalancer = gpu.loadBalancer.metrics;
   dashboard.addWidgets(
