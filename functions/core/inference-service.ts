@@ -3,6 +3,7 @@ import { InferletError, ModelNotReadyError, NotFoundError, OverloadedError } fro
 import { describeError, log } from './log.ts';
 import { InferenceMetrics } from './metrics.ts';
 import type { ModelStore } from './model-store/types.ts';
+import { providerOf } from './session.ts';
 import type { ModelRef, TaskDefinition, TaskInput, TaskRunner } from './tasks/types.ts';
 
 /** A task this process serves, with the model it serves it with. */
@@ -158,6 +159,16 @@ export class InferenceService {
    * True when every served task has its models loaded and every dependency ({@link dependOn}) is up, and
    * the service is not stopping.
    */
+  /** The metrics' provider dimension of a task: its models' execution providers, e.g. `webgpu`. */
+  private providersOf(task: LoadedTask): { provider?: string } {
+    const providers = new Set<string>();
+    for (const ref of task.loaded) {
+      const provider = providerOf(this.store.peek(ref.name, ref.version)?.session)?.provider;
+      if (provider) providers.add(provider);
+    }
+    return providers.size > 0 ? { provider: [...providers].sort().join('+') } : {};
+  }
+
   isReady(): boolean {
     return (
       !this.stopping &&
@@ -293,6 +304,7 @@ export class InferenceService {
       coldStart,
       ...(coldStart || !wasLoaded ? { modelLoadMs: Math.round(task.loadMs) } : {}),
       source,
+      ...this.providersOf(task),
     });
     return { model, ...output.result, timings: output.timings };
   }

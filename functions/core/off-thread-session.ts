@@ -7,7 +7,7 @@
 import { createRequire } from 'node:module';
 import { Worker } from 'node:worker_threads';
 import type * as ort from 'onnxruntime-node';
-import { type SessionConfig, sessionConfigFromEnv } from './session.ts';
+import { type SessionConfig, sessionConfigFromEnv, sessionOptions } from './session.ts';
 
 /** What a pipeline needs of a session: its input and output names and `run`. */
 export interface ModelRunner {
@@ -67,24 +67,6 @@ parentPort.on('message', async (message) => {
 `;
 
 /**
- * The CPU session options of `createSession` (`session.ts`), for the worker's copy of the model: the same
- * threads, optimisation and no spinning.
- */
-function cpuOptions(config: SessionConfig): ort.InferenceSession.SessionOptions {
-  return {
-    executionProviders: ['cpu'],
-    graphOptimizationLevel: 'all',
-    executionMode: 'sequential',
-    intraOpNumThreads: config.intraOpThreads,
-    interOpNumThreads: 1,
-    enableCpuMemArena: true,
-    enableMemPattern: true,
-    logSeverityLevel: 4,
-    extra: { session: { intra_op: { allow_spinning: '0' }, inter_op: { allow_spinning: '0' } } },
-  };
-}
-
-/**
  * A session over `modelPath` on a worker thread of its own (CPU provider). Runs queue in the worker, one
  * at a time, as they would on the main thread; inputs are moved to the worker (do not reuse a tensor's
  * data after `run`), outputs are moved back. The worker does not keep the process alive.
@@ -133,7 +115,7 @@ export async function openOffThreadSession(
     });
   };
 
-  const opened = await call({ type: 'open', path: modelPath, options: cpuOptions(config) });
+  const opened = await call({ type: 'open', path: modelPath, options: sessionOptions(config, 'cpu') });
   if (!('inputNames' in opened)) throw new Error('inference worker did not open the model');
   const { Tensor } = await import('onnxruntime-node');
   return {

@@ -2,13 +2,16 @@ import { readFile } from 'node:fs/promises';
 import * as ort from 'onnxruntime-node';
 import type { LoadedModel } from '../core/model-store/types.ts';
 import { type ModelRunner, openOffThreadSession } from '../core/off-thread-session.ts';
-import { effectiveProvider, sessionConfigFromEnv } from '../core/session.ts';
+import { providerOf, sessionConfigFromEnv } from '../core/session.ts';
 import { type StageTimings, Stopwatch } from '../core/timings.ts';
 import { BatchPolicy } from './batch-policy.ts';
 import { cropSize, rotateHalf, rotateQuarter } from './crop.ts';
 import { ctcCharset } from './ctc-decode.ts';
-import { type DecodedImage, decodeImage, maxPixelsFromEnv } from './decode-image.ts';
+import { type DecodedImage, decodeImage } from './decode-image.ts';
 import type { Point, Quad } from './geometry.ts';
+import { cropMap, detectorBucket, padPlanes } from './gpu-shapes.ts';
+import { defaultOcrOptions, type OcrOptions, validated } from './ocr-options.ts';
+import { PixelBudget } from './pixel-budget.ts';
 import { readingOrder } from './reading-order.ts';
 import {
   boxesFromProbabilityMap,
@@ -20,6 +23,8 @@ import { decideOrientation, upsideDownProbabilities } from './text-orientation.t
 import { recognizeLines } from './text-recognition.ts';
 
 export type { Point } from './geometry.ts';
+export { defaultOcrOptions, type OcrOptions } from './ocr-options.ts';
+export { PixelBudget } from './pixel-budget.ts';
 
 /** The three models of the OCR pipeline, loaded. */
 export interface OcrModels {
@@ -49,89 +54,6 @@ export interface OcrResult {
   readonly timings: StageTimings;
 }
 
-/** Tuning of the pipeline; the defaults are PaddleOCR's (PP-OCRv4, `det_limit_type: max`). */
-export interface OcrOptions {
-  /** Side limit of the detector input (default 960). Larger reads smaller text, at quadratic cost. */
-  readonly detLimitSideLen: number;
-  /** Whether the limit caps the longer side (`max`, default) or raises the shorter one (`min`). */
-  readonly detLimitType: 'max' | 'min';
-  /** Probability above which a detector map pixel is text (default 0.3). */
-  readonly detThreshold: number;
-  /** Mean probability below which a candidate box is dropped (default 0.6). */
-  readonly boxThreshold: number;
-  /** How far detected boxes are grown back: distance = area × ratio / perimeter (default 2.2, PaddleOCR 1.5). */
-  readonly unclipRatio: number;
-  /** Shorter side, in detector map pixels, below which a candidate is noise (default 3). */
-  readonly minBoxSize: number;
-  /** Most candidate components looked at per image (default 1000). */
-  readonly maxCandidates: number;
-  /** Whether to classify lines as upright or upside down (default true). */
-  readonly useClassifier: boolean;
-  /** Probability of 180° above which a line is turned (default 0.9). */
-  readonly clsThreshold: number;
-  /** Most lines per classifier run (default 16). */
-  readonly clsBatchSize: number;
-  /** Most lines per recogniser run (default 6, PaddleOCR's); the batch policy decides below that. */
-  readonly recBatchSize: number;
-  /**
-   * Which lines share a recogniser run, and how many a classifier run. Default: the policy of the costs
-   * measured for the model, the provider and the thread count (`batch-costs.json`); on two CPU cores
-   * that reads recogniser lines one at a time.
-   */
-  readonly recPolicy?: BatchPolicy;
-  readonly clsPolicy?: BatchPolicy;
-  /**
-   * Narrowest recogniser input, in pixels (default 64). PaddleOCR pads every line to at least 320, the
-   * width PP-OCRv4 was trained on; reading short lines at their own width read the benchmark documents
-   * as well or better (mean character accuracy 0.9914 at 32, 64, 96, 160 and 0.9795 at 320, the
-   * difference on photographed labels) and costs less: a line's run costs about its width.
-   */
-  readonly recMinWidth: number;
-  /** Lines read with a lower confidence are dropped (default 0.5, PaddleOCR's `drop_score`). */
-  readonly minConfidence: number;
-  /** Largest image accepted, width × height (default `OCR_MAX_PIXELS`, else 40 000 000). */
-  readonly maxPixels: number;
-  /**
-   * Most pixels of decoded images that this pipeline's requests hold at once (default `maxPixels`: one
-   * image of the largest size, or several smaller ones); a request that would exceed it waits its turn.
-   * Each pixel held costs ~3 bytes decoded plus the decoder's working memory, so this bounds the memory of
-   * concurrent large requests (8 concurrent 40-megapixel images peaked at 1.6 GB without it).
-   */
-  readonly pixelBudget: number;
-  /**
-   * Whether the detector and the recogniser run on worker threads (copies of their sessions), keeping the
-   * event loop free during their runs (~350 ms for a 960×960 detection on two cores). Default: yes on the
-   * CPU provider outside Lambda; on Lambda one request owns the process, so a second copy of the models
-   * would only lengthen the cold start.
-   */
-  readonly offThreadInference: boolean;
-}
-
-/** PaddleOCR's defaults, except for a looser unclip ratio (see `unclipRatio`) and the classifier batch. */
-export function defaultOcrOptions(env: NodeJS.ProcessEnv = process.env): OcrOptions {
-  return {
-    detLimitSideLen: 960,
-    detLimitType: 'max',
-    detThreshold: 0.3,
-    boxThreshold: 0.6,
-    // PaddleOCR's 1.5 crops so tight that the recogniser drops most spaces between words (16 of 39 rendered
-    // lines exact); 2.2 read 38 of 39, and more margin starts to pull in neighbouring lines.
-    unclipRatio: 2.2,
-    minBoxSize: 3,
-    maxCandidates: 1000,
-    useClassifier: true,
-    clsThreshold: 0.9,
-    clsBatchSize: 16,
-    recBatchSize: 6,
-    recMinWidth: 64,
-    minConfidence: 0.5,
-    maxPixels: maxPixelsFromEnv(env),
-    pixelBudget: maxPixelsFromEnv(env),
-    offThreadInference:
-      env.AWS_LAMBDA_FUNCTION_NAME === undefined && sessionConfigFromEnv(env).executionProvider === 'cpu',
-  };
-}
-
 function numbers(value: unknown, fallback: readonly number[]): readonly number[] {
   return Array.isArray(value) && value.every((v) => typeof v === 'number') ? value : fallback;
 }
@@ -140,84 +62,21 @@ function number(value: unknown, fallback: number): number {
   return typeof value === 'number' && Number.isFinite(value) ? value : fallback;
 }
 
-/** Refuses settings that would loop forever or read nothing, naming the setting. */
-function validated(options: OcrOptions): OcrOptions {
-  const positiveIntegers = [
-    'detLimitSideLen',
-    'maxCandidates',
-    'clsBatchSize',
-    'recBatchSize',
-    'maxPixels',
-    'pixelBudget',
-  ] as const;
-  for (const key of positiveIntegers) {
-    if (!Number.isInteger(options[key]) || options[key] < 1) {
-      throw new RangeError(`OCR option ${key} must be a positive integer, got ${options[key]}`);
-    }
-  }
-  const probabilities = ['detThreshold', 'boxThreshold', 'clsThreshold', 'minConfidence'] as const;
-  for (const key of probabilities) {
-    if (!(options[key] >= 0 && options[key] <= 1)) {
-      throw new RangeError(`OCR option ${key} must be between 0 and 1, got ${options[key]}`);
-    }
-  }
-  if (!(options.unclipRatio >= 0) || !(options.minBoxSize >= 0) || !(options.recMinWidth >= 0)) {
-    throw new RangeError('OCR options unclipRatio, minBoxSize and recMinWidth must not be negative');
-  }
-  return options;
-}
-
-/**
- * A counting semaphore over pixels, first come first served: {@link PixelBudget.acquire} waits until the
- * pixels are free. A request larger than the whole budget waits until it has the budget to itself.
- */
-export class PixelBudget {
-  private available: number;
-  private readonly waiting: { readonly pixels: number; readonly admit: () => void }[] = [];
-
-  constructor(readonly capacity: number) {
-    this.available = capacity;
-  }
-
-  /** Pixels held now. */
-  get held(): number {
-    return this.capacity - this.available;
-  }
-
-  /** Takes `pixels` (at most the capacity) once they are free; resolves to the function that gives them back. */
-  async acquire(pixels: number): Promise<() => void> {
-    const wanted = Math.min(pixels, this.capacity);
-    // Behind anyone already waiting, so a stream of small images cannot starve a large one.
-    if (this.waiting.length === 0 && wanted <= this.available) this.available -= wanted;
-    else await new Promise<void>((admit) => this.waiting.push({ pixels: wanted, admit }));
-    let released = false;
-    return () => {
-      if (released) return;
-      released = true;
-      this.available += wanted;
-      this.admitWaiting();
-    };
-  }
-
-  private admitWaiting(): void {
-    for (let next = this.waiting[0]; next && next.pixels <= this.available; next = this.waiting[0]) {
-      this.waiting.shift();
-      this.available -= next.pixels;
-      next.admit();
-    }
-  }
-}
-
 function sessionOf(model: LoadedModel, role: string): ort.InferenceSession {
   if (!model.session) throw new Error(`OCR ${role} ${model.manifest.name} has no inference session`);
   return model.session;
 }
 
-/** The model's session, or with `offThread` a copy of it on a worker thread. */
+/** The provider a model's session runs on (`cpu` for a session made elsewhere). */
+function providerOfModel(model: LoadedModel): string {
+  return providerOf(model.session)?.provider ?? 'cpu';
+}
+
+/** The model's session, or with `offThread` and on the CPU provider a copy of it on a worker thread. */
 async function runnerOf(model: LoadedModel, role: string, offThread: boolean): Promise<ModelRunner> {
   const session = sessionOf(model, role);
   const file = model.files.get(model.manifest.variants[model.variant]?.file ?? '');
-  return offThread && file ? openOffThreadSession(file) : session;
+  return offThread && file && providerOfModel(model) === 'cpu' ? openOffThreadSession(file) : session;
 }
 
 /**
@@ -246,6 +105,8 @@ export class OcrPipeline {
     private readonly recHeight: number,
     private readonly recPolicy: BatchPolicy,
     private readonly clsPolicy: BatchPolicy,
+    /** Whether each model's input shapes are rounded to the GPU buckets (`gpu-shapes.ts`). */
+    private readonly buckets: Readonly<Record<'detector' | 'classifier' | 'recognizer', boolean>>,
   ) {
     this.pixels = new PixelBudget(options.pixelBudget);
   }
@@ -271,15 +132,17 @@ export class OcrPipeline {
     const charset = ctcCharset(await readFile(dictionaryPath, 'utf8'), recParams.useSpaceChar !== false);
     const detParams = detector.manifest.parameters ?? {};
     const clsParams = classifier.manifest.parameters ?? {};
-    const settings = validated({ ...defaultOcrOptions(), ...options });
+    const onGpu = (model: LoadedModel) => providerOfModel(model) !== 'cpu';
+    const settings = validated({
+      ...defaultOcrOptions(),
+      // A GPU's runs have a large fixed cost: full batches pay (20 ms for one line, 100 ms for 32).
+      ...(onGpu(recognizer) && { recBatchSize: 32 }),
+      ...options,
+    });
     const config = sessionConfigFromEnv();
     const policyOf = (model: LoadedModel) =>
-      BatchPolicy.forModel(
-        model.manifest.name,
-        effectiveProvider(config),
-        config.intraOpThreads,
-        model.variant,
-      );
+      BatchPolicy.forModel(model.manifest.name, providerOfModel(model), config.intraOpThreads, model.variant);
+    const bucketed = (model: LoadedModel) => settings.shapeBuckets ?? onGpu(model);
     // The classifier stays on this thread: its runs are short (16 lines of 48×192).
     const [detectorRunner, recognizerRunner] = await Promise.all([
       runnerOf(detector, 'detector', settings.offThreadInference),
@@ -297,6 +160,7 @@ export class OcrPipeline {
       number(recParams.height, 48),
       settings.recPolicy ?? policyOf(recognizer),
       settings.clsPolicy ?? policyOf(classifier),
+      { detector: bucketed(detector), classifier: bucketed(classifier), recognizer: bucketed(recognizer) },
     );
   }
 
@@ -345,7 +209,7 @@ export class OcrPipeline {
         decoded,
         quads,
         this.clsInput,
-        { policy: this.clsPolicy, maxLines: o.clsBatchSize },
+        { policy: this.clsPolicy, maxLines: o.clsBatchSize, buckets: this.buckets.classifier },
         watch,
       );
       watch.timeSync('postprocess', () => {
@@ -359,7 +223,7 @@ export class OcrPipeline {
       decoded,
       quads,
       this.charset,
-      { height: this.recHeight, minWidth: o.recMinWidth },
+      { height: this.recHeight, minWidth: o.recMinWidth, buckets: this.buckets.recognizer },
       { policy: this.recPolicy, maxLines: o.recBatchSize },
       watch,
     );
@@ -394,21 +258,26 @@ export class OcrPipeline {
       limitSideLen: o.detLimitSideLen,
       limitType: o.detLimitType,
     });
-    const input = await watch.time(
-      'preprocess',
-      async () =>
-        new ort.Tensor(
-          'float32',
-          await detectionTensorInSlices(image, size.width, size.height, this.detMean, this.detStd),
-          [1, 3, size.height, size.width],
-        ),
-    );
+    // On a GPU the input is zero-padded to its bucket (warmed at load) and the map cropped back.
+    const padded = this.buckets.detector ? detectorBucket(size.width, size.height) : size;
+    const input = await watch.time('preprocess', async () => {
+      const planes = await detectionTensorInSlices(image, size.width, size.height, this.detMean, this.detStd);
+      return new ort.Tensor(
+        'float32',
+        padPlanes(planes, size.width, size.height, padded.width, padded.height),
+        [1, 3, padded.height, padded.width],
+      );
+    });
     const inputName = this.detector.inputNames[0] as string;
     const outputName = this.detector.outputNames[0] as string;
     const outputs = await watch.time('inference', () => this.detector.run({ [inputName]: input }));
     return watch.timeSync('postprocess', () => {
       const map = outputs[outputName] as ort.Tensor;
-      const [, , mapHeight, mapWidth] = map.dims as [number, number, number, number];
+      const [, , paddedHeight, paddedWidth] = map.dims as [number, number, number, number];
+      // The map has the input's size; where that was padded, only the image's part is read.
+      const mapWidth = paddedWidth === padded.width ? size.width : paddedWidth;
+      const mapHeight = paddedHeight === padded.height ? size.height : paddedHeight;
+      const data = cropMap(map.data as Float32Array, paddedWidth, mapWidth, mapHeight);
       const detection: DetectionOptions = {
         limitSideLen: o.detLimitSideLen,
         limitType: o.detLimitType,
@@ -418,14 +287,7 @@ export class OcrPipeline {
         minBoxSize: o.minBoxSize,
         maxCandidates: o.maxCandidates,
       };
-      return boxesFromProbabilityMap(
-        map.data as Float32Array,
-        mapWidth,
-        mapHeight,
-        image.width,
-        image.height,
-        detection,
-      );
+      return boxesFromProbabilityMap(data, mapWidth, mapHeight, image.width, image.height, detection);
     });
   }
 }

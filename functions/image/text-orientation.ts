@@ -4,6 +4,7 @@ import type { BatchPolicy } from './batch-policy.ts';
 import { cropSize, sampleQuad } from './crop.ts';
 import type { DecodedImage } from './decode-image.ts';
 import type { Quad } from './geometry.ts';
+import { classifierBatchBucket } from './gpu-shapes.ts';
 
 /** Input size of the PP-OCR orientation classifier. */
 export interface OrientationInput {
@@ -16,14 +17,15 @@ export interface OrientationInput {
  * classifier's height keeping their aspect ratio, squeezed to at most its width and zero-padded on the right
  * (the classifier answers wrongly when lines are stretched to fill it). Every input has the same width, so
  * the batch policy only chooses how many lines share a run (on two CPU cores batches pay a little here:
- * 1.3 ms for one line, 0.9 ms a line in 16), at most `batching.maxLines`.
+ * 1.3 ms for one line, 0.9 ms a line in 16), at most `batching.maxLines`; with `batching.buckets` a run is
+ * zero-padded to a GPU batch bucket.
  */
 export async function upsideDownProbabilities(
   session: ort.InferenceSession,
   image: DecodedImage,
   quads: readonly Quad[],
   input: OrientationInput,
-  batching: { readonly policy: BatchPolicy; readonly maxLines: number },
+  batching: { readonly policy: BatchPolicy; readonly maxLines: number; readonly buckets?: boolean },
   watch: Stopwatch,
 ): Promise<Float32Array> {
   const result = new Float32Array(quads.length);
@@ -35,7 +37,8 @@ export async function upsideDownProbabilities(
     { maxLines: batching.maxLines, maxColumns: Number.POSITIVE_INFINITY },
   );
   for (const { lines } of runs) {
-    const count = lines.length;
+    // On a GPU the batch is padded to its bucket (warmed at load); the padding lines' answers are not read.
+    const count = batching.buckets ? classifierBatchBucket(lines.length) : lines.length;
     const tensor = watch.timeSync('preprocess', () => {
       const data = new Float32Array(count * 3 * height * width);
       for (const [i, line] of lines.entries()) {

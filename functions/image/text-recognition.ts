@@ -7,6 +7,7 @@ import { cropSize, sampleQuad } from './crop.ts';
 import { ctcGreedyDecode, type DecodedText } from './ctc-decode.ts';
 import type { DecodedImage } from './decode-image.ts';
 import type { Quad } from './geometry.ts';
+import { recognizerBatchBucket, recognizerWidthBucket } from './gpu-shapes.ts';
 
 /** Input geometry of the recogniser. */
 export interface RecognitionInput {
@@ -14,6 +15,8 @@ export interface RecognitionInput {
   readonly height: number;
   /** Narrowest run width: shorter lines are zero-padded to it. */
   readonly minWidth: number;
+  /** Round widths and batch sizes to the GPU buckets of `gpu-shapes.ts` (warmed at load), zero-padded. */
+  readonly buckets?: boolean;
 }
 
 /**
@@ -37,11 +40,14 @@ export interface RecognitionBatching {
 
 /**
  * The width a line is read at: its own width at the recogniser's height, rounded up to the next
- * {@link WIDTH_BUCKET}, at least `minWidth` and at most {@link MAX_BATCH_COLUMNS}.
+ * {@link WIDTH_BUCKET} (with `input.buckets`, to the next GPU bucket), at least `minWidth` and at most
+ * {@link MAX_BATCH_COLUMNS}.
  */
 export function bucketWidth(ratio: number, input: RecognitionInput): number {
   const own = Math.ceil(input.height * ratio);
-  const bucketed = Math.ceil(own / WIDTH_BUCKET) * WIDTH_BUCKET;
+  const bucketed = input.buckets
+    ? recognizerWidthBucket(Math.max(own, input.minWidth))
+    : Math.ceil(own / WIDTH_BUCKET) * WIDTH_BUCKET;
   return Math.min(Math.max(input.minWidth, bucketed), MAX_BATCH_COLUMNS);
 }
 
@@ -79,7 +85,9 @@ export async function recognizeLines(
   );
   const slicer = new TimeSlicer();
   for (const { lines: batch, width } of runs) {
-    const data = new Float32Array(batch.length * 3 * height * width);
+    // Padding lines of a GPU batch bucket stay zero; their outputs are not read.
+    const rows = input.buckets ? recognizerBatchBucket(batch.length) : batch.length;
+    const data = new Float32Array(rows * 3 * height * width);
     for (const [index, line] of batch.entries()) {
       watch.timeSync('preprocess', () => {
         const contentWidth = Math.max(1, Math.min(width, Math.ceil(height * (ratios[line] as number))));
@@ -87,7 +95,7 @@ export async function recognizeLines(
       });
       await slicer.pause();
     }
-    const tensor = new ort.Tensor('float32', data, [batch.length, 3, height, width]);
+    const tensor = new ort.Tensor('float32', data, [rows, 3, height, width]);
     const outputs = await watch.time('inference', () => session.run({ [inputName]: tensor }));
     const output = outputs[outputName] as ort.Tensor;
     const [, steps, classes] = output.dims as [number, number, number];

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { describe, expect, it } from 'vitest';
 import { parseManifest } from '../../functions/core/model-store/manifest.ts';
-import { sha256File } from '../../functions/core/model-store/write-model.ts';
+import { sha256File } from '../../functions/core/model-store/sha256-file.ts';
 import { countGpuUnsupported, gpuVariantOf } from '../../scripts/quantize/gpu-rewrite.ts';
 import { DataType, encodeModel, type Model, node } from '../../scripts/quantize/onnx-graph.ts';
 

@@ -9,6 +9,7 @@
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { z } from 'zod';
+import { SEGMENT_PATTERN } from '../model-store/segment.ts';
 import { DEFAULT_TASK_NAMES, TASK_DESCRIPTORS, TASK_NAMES, type TaskName } from '../tasks/descriptors.ts';
 
 // The task list comes from the descriptors, which import nothing heavy: every Lambda bundle carries them.
@@ -99,7 +100,7 @@ export function defaultModelCacheDir(): string {
 }
 
 // A model name or version is one safe path segment, as the repository's `isSegment` requires.
-const SEGMENT = '[A-Za-z0-9][A-Za-z0-9._-]*';
+const SEGMENT = SEGMENT_PATTERN;
 
 function modelChoice(defaultModel: string) {
   return {
@@ -199,7 +200,23 @@ export const ENVIRONMENT = {
     default: 'CPUs available',
     allowed: 'an integer from 1 to 1024',
   },
-  EXECUTION_PROVIDER: oneOf(['cpu', 'cuda'], 'cpu'),
+  EXECUTION_PROVIDER: oneOf(['cpu', 'webgpu', 'cuda', 'auto'], 'cpu'),
+  // Per model, over EXECUTION_PROVIDER: an ensemble's detector on the GPU while its recogniser is not.
+  EXECUTION_PROVIDERS_BY_MODEL: {
+    schema: z.preprocess(
+      unset,
+      commaList
+        .pipe(z.array(z.string().regex(new RegExp(`^${SEGMENT}=(cpu|webgpu|cuda|auto)$`, 'i'))))
+        .transform((pairs) =>
+          Object.fromEntries(
+            pairs.map((pair) => pair.split('=') as [string, string]).map(([m, p]) => [m, p.toLowerCase()]),
+          ),
+        )
+        .optional(),
+    ),
+    default: '–',
+    allowed: 'comma-separated model=provider pairs, provider cpu, webgpu, cuda or auto',
+  },
   LOG_LEVEL: oneOf(['debug', 'info', 'warn', 'error', 'silent'], 'info'),
   POWERTOOLS_METRICS_DISABLED: {
     // Not `unset` first: Powertools itself throws on an empty value.
@@ -235,11 +252,11 @@ export const environmentSchema = z.object(shape).superRefine((settings, ctx) => 
       message: `S3_PORT must differ from PORT while EMBEDDED_S3 is on (both are ${settings.PORT})`,
     });
   }
-  if (settings.EXECUTION_PROVIDER === 'cuda' && settings.MODEL_TIER === 'lambda') {
+  if (settings.EXECUTION_PROVIDER !== 'cpu' && settings.MODEL_TIER === 'lambda') {
     ctx.addIssue({
       code: 'custom',
       path: ['EXECUTION_PROVIDER'],
-      message: 'EXECUTION_PROVIDER must be cpu where MODEL_TIER is lambda (Lambda has no GPU; got "cuda")',
+      message: `EXECUTION_PROVIDER must be cpu where MODEL_TIER is lambda (Lambda has no GPU; got "${settings.EXECUTION_PROVIDER}")`,
     });
   }
   const seen = new Set<string>();

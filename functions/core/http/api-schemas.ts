@@ -253,6 +253,16 @@ export const OipModelMetadata = z.object({
   platform: z.string(),
   inputs: z.array(TensorMetadata),
   outputs: z.array(TensorMetadata),
+  /** Inferlet's extension: the loaded session's execution provider, what was asked, and why they differ. */
+  execution_provider: z
+    .object({
+      requested: z.enum(['cpu', 'webgpu', 'cuda', 'auto']),
+      provider: z.enum(['cpu', 'webgpu', 'cuda']),
+      unavailable: z.record(z.string(), z.string()).optional(),
+      timingsMs: z.record(z.string(), z.number()).optional(),
+      warmedShapes: z.number().int(),
+    })
+    .optional(),
 });
 responseSchemas.add(OipModelMetadata, { id: 'OipModelMetadata' });
 

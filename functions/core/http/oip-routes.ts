@@ -12,7 +12,7 @@ import type { InferenceService } from '../inference-service.ts';
 import type { ModelManifest } from '../model-store/manifest.ts';
 import type { LoadedModel } from '../model-store/types.ts';
 import { type ModelRunner, openOffThreadSession } from '../off-thread-session.ts';
-import { runtimeErrorText, sessionConfigFromEnv } from '../session.ts';
+import { type ProviderReport, providerOf, runtimeErrorText } from '../session.ts';
 import { parseJsonObject } from '../tasks/request-body.ts';
 import { inferResponseJson, toOrtTensor } from './oip-tensors.ts';
 
@@ -27,11 +27,11 @@ export interface OipLimits {
 /**
  * Whether OIP runs go to a worker thread: onnxruntime-node's `session.run` holds the calling thread, and a
  * detection of a million elements held the server's event loop, and its health probes, for a second. Not
- * on Lambda (one request at a time: the worker would cost memory and cold start for nothing) nor with
- * CUDA, as the OCR pipeline decides.
+ * on Lambda (one request at a time: the worker would cost memory and cold start for nothing) nor for a
+ * session on a GPU provider, as the OCR pipeline decides.
  */
 function runsOffThread(env: NodeJS.ProcessEnv = process.env): boolean {
-  return env.AWS_LAMBDA_FUNCTION_NAME === undefined && sessionConfigFromEnv(env).executionProvider === 'cpu';
+  return env.AWS_LAMBDA_FUNCTION_NAME === undefined;
 }
 
 function limitsFromEnv(): OipLimits {
@@ -41,7 +41,7 @@ function limitsFromEnv(): OipLimits {
 
 const SERVER = { name: 'inferlet', version: '0.1.0', extensions: ['model_repository'] };
 
-function metadata(manifest: ModelManifest, versions: string[]) {
+function metadata(manifest: ModelManifest, versions: string[], provider: ProviderReport | undefined) {
   const tensor = (t: ModelManifest['inputs'][number]) => ({
     name: t.name,
     datatype: t.datatype,
@@ -53,6 +53,9 @@ function metadata(manifest: ModelManifest, versions: string[]) {
     platform: manifest.platform === 'ensemble' ? 'ensemble' : 'onnxruntime_onnx',
     inputs: manifest.inputs.map(tensor),
     outputs: manifest.outputs.map(tensor),
+    // An extension field: the execution provider of the loaded session, what was asked and why it differs
+    // (a GPU provider that could not load); absent until the model is loaded, and for ensembles.
+    ...(provider && { execution_provider: provider }),
   };
 }
 
@@ -75,7 +78,9 @@ export function oipRoutes(service: InferenceService, limits: OipLimits = limitsF
   const runners = new WeakMap<LoadedModel, Promise<ModelRunner>>();
   const runnerOf = (loaded: LoadedModel, session: InferenceSession): Promise<ModelRunner> => {
     const file = loaded.files.get(loaded.manifest.variants[loaded.variant]?.file ?? '');
-    if (!offThread || file === undefined) return Promise.resolve(session);
+    // A session on a GPU provider stays: a copy would compile its shaders again, and the GPU does the work.
+    const onCpu = (providerOf(session)?.provider ?? 'cpu') === 'cpu';
+    if (!offThread || !onCpu || file === undefined) return Promise.resolve(session);
     let runner = runners.get(loaded);
     if (!runner) {
       runner = openOffThreadSession(file);
@@ -124,7 +129,8 @@ export function oipRoutes(service: InferenceService, limits: OipLimits = limitsF
   for (const prefix of ['/v2/models/:name', '/v2/models/:name/versions/:version']) {
     app.get(prefix, async (c) => {
       const manifest = await store.manifest(c.req.param('name') ?? '', c.req.param('version'));
-      return c.json(metadata(manifest, await versionsOf(manifest.name)));
+      const provider = providerOf(store.peek(manifest.name, manifest.version)?.session);
+      return c.json(metadata(manifest, await versionsOf(manifest.name), provider));
     });
     app.get(`${prefix}/ready`, async (c) => {
       const manifest = await store.manifest(c.req.param('name') ?? '', c.req.param('version'));

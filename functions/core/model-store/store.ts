@@ -12,9 +12,11 @@ import {
 import { createSession, type SessionConfig } from '../session.ts';
 import { DiskCache, mismatchMessage } from './disk-cache.ts';
 import type { ManifestFile, ModelManifest } from './manifest.ts';
-import { isSegment, type ModelRepository, type ModelVersionRef, openRepository } from './repository.ts';
+import { type ModelRepository, type ModelVersionRef, openRepository } from './repository.ts';
+import { isSegment } from './segment.ts';
+import { sha256File } from './sha256-file.ts';
 import type { LoadedModel, ModelIndexEntry, ModelState, ModelStore } from './types.ts';
-import { sha256File } from './write-model.ts';
+import { compareVersions, defaultVersion, sortVersions } from './versions.ts';
 
 /** Options of {@link createModelStore}; each falls back to the environment, then to a default. */
 export interface ModelStoreOptions {
@@ -224,11 +226,10 @@ export class RepositoryModelStore implements ModelStore {
     if (!isSegment(name)) return this.notFound(name);
     const versions = (await this.versionsOf(name)).map((r) => r.version);
     if (versions.length === 0) return this.notFound(name);
-    const numeric = versions.filter((v) => /^\d+$/.test(v)).sort(compareVersions);
-    const latest = numeric.at(-1);
+    const latest = defaultVersion(versions);
     if (latest === undefined) {
       throw new ModelNotFoundError(
-        `model ${echoed(name)} has no numeric version to default to; give one of: ${versions.sort(compareVersions).join(', ')}`,
+        `model ${echoed(name)} has no numeric version to default to; give one of: ${sortVersions(versions).join(', ')}`,
       );
     }
     return latest;
@@ -264,7 +265,7 @@ export class RepositoryModelStore implements ModelStore {
       );
     }
     throw new ModelNotFoundError(
-      `model ${echoed(name)} has no version ${echoed(version)}; available versions: ${versions.sort(compareVersions).join(', ')}`,
+      `model ${echoed(name)} has no version ${echoed(version)}; available versions: ${sortVersions(versions).join(', ')}`,
       options,
     );
   }
@@ -281,7 +282,8 @@ export class RepositoryModelStore implements ModelStore {
     const weights = manifest.variants[variant]?.file;
     let session: InferenceSession | undefined;
     if (manifest.platform === 'onnxruntime' && weights !== undefined) {
-      session = await createSession(files.get(weights) as string, this.options.sessionConfig);
+      // The manifest names the model (per-model providers) and its served shapes (GPU warm-up).
+      session = await createSession(files.get(weights) as string, this.options.sessionConfig, manifest);
     }
     return Object.freeze({
       manifest,
@@ -333,15 +335,6 @@ function reasonOf(error: unknown): string {
   return error instanceof InferletError
     ? error.message
     : 'the model failed to load; the server log has the cause';
-}
-
-/** Numeric versions in numeric order, before any others in text order. */
-function compareVersions(a: string, b: string): number {
-  const numeric = /^\d+$/;
-  const [aNumeric, bNumeric] = [numeric.test(a), numeric.test(b)];
-  if (aNumeric !== bNumeric) return aNumeric ? -1 : 1;
-  if (aNumeric && BigInt(a) !== BigInt(b)) return BigInt(a) < BigInt(b) ? -1 : 1;
-  return a < b ? -1 : a > b ? 1 : 0;
 }
 
 function compareRefs(a: ModelVersionRef, b: ModelVersionRef): number {
