@@ -10,13 +10,14 @@
  * (default 1,8,32,128), LOAD_SECONDS (per level and mode, default 4).
  */
 import { execSync } from 'node:child_process';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { availableParallelism, cpus, loadavg, tmpdir } from 'node:os';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort } from '../test/support/free-port.ts';
 import { type LocalServer, startLocalServer } from '../test/support/local-server.ts';
 import { renderText, stackLines } from '../test/support/render-text.ts';
 import { pcmData, wavBytes } from '../test/support/wav-bytes.ts';
+import { writeResults } from './results.ts';
 import { quantile } from './stats.ts';
 
 /** One request of a task. */
@@ -185,24 +186,13 @@ async function main(): Promise<void> {
         return undefined;
       }
     })();
-    await mkdir('bench/results', { recursive: true });
-    await writeFile(
-      'bench/results/load.json',
-      `${JSON.stringify(
-        {
-          date: new Date().toISOString(),
-          commit,
-          cpu: cpus()[0]?.model,
-          cores: availableParallelism(),
-          loadAverageBefore: loadBefore.map((v) => Math.round(v * 100) / 100),
-          loadAverageAfter: loadavg().map((v) => Math.round(v * 100) / 100),
-          secondsPerLevel: seconds,
-          results,
-        },
-        null,
-        2,
-      )}\n`,
-    );
+    await writeResults('load', {
+      commit,
+      loadAverageBefore: loadBefore.map((v) => Math.round(v * 100) / 100),
+      loadAverageAfter: loadavg().map((v) => Math.round(v * 100) / 100),
+      secondsPerLevel: seconds,
+      results,
+    });
     process.stdout.write('written to bench/results/load.json\n');
   } finally {
     await Promise.all(Object.values(servers).map((server) => server.stop()));

@@ -30,6 +30,7 @@ import { imageOcrTask } from '../functions/image/task.ts';
 import { bundleFunction } from '../scripts/bundle.ts';
 import { S3RVER_CREDENTIALS, S3RVER_REGION, startS3rver } from '../test/support/s3rver.ts';
 import { benchImages, characterAccuracy } from './ocr-images.ts';
+import { writeResults } from './results.ts';
 import { median, ms, quantile } from './stats.ts';
 
 // The benchmark reads figures, not logs: no EMF lines, no request logs, no Node version notices in children.
@@ -400,10 +401,6 @@ if (rss)
     `\nserver RSS: ${rss.loaded.rssMiB.toFixed(0)} MiB with the OCR models loaded; peak ${rss.afterServing.peakMiB.toFixed(0)} MiB after serving every image 3 times`,
   );
 
-await mkdir('bench/results', { recursive: true });
-await writeFile(
-  'bench/results/ocr.json',
-  `${JSON.stringify({ date: new Date().toISOString(), runs: RUNS, rows, summary, cold, rss }, null, 2)}\n`,
-);
+await writeResults('ocr', { runs: RUNS, rows, summary, cold, rss });
 await rm(work, { recursive: true, force: true });
 process.exit(0);

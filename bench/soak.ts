@@ -8,7 +8,7 @@
  * Env: SOAK_REQUESTS (10000), SOAK_CONCURRENCY (4), SOAK_WARMUP (1000 requests left out of the slope),
  * SOAK_DEADLINE_S (1200: the run stops issuing requests by then and says so).
  */
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -17,6 +17,7 @@ import { freePort } from '../test/support/free-port.ts';
 import { startLocalServer } from '../test/support/local-server.ts';
 import { renderText } from '../test/support/render-text.ts';
 import { pcmData, wavBytes } from '../test/support/wav-bytes.ts';
+import { writeResults } from './results.ts';
 import { quantile } from './stats.ts';
 
 /** Options of {@link runSoak}. */
@@ -359,8 +360,7 @@ if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
     `soak: ${options.requests} requests, ${options.concurrency} at a time, against npm start's server`,
   );
   const result = await runSoak(options);
-  await mkdir('bench/results', { recursive: true });
-  await writeFile('bench/results/soak.json', `${JSON.stringify(result, null, 2)}\n`);
+  await writeResults('soak', { ...result });
   const { rss } = result;
   console.log(
     [

@@ -20,7 +20,7 @@
  */
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { loadavg, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -36,6 +36,7 @@ import { createSileroVad } from '../functions/speech/task.ts';
 import type { SileroVad } from '../functions/speech/vad.ts';
 import { bundleFunction } from '../scripts/bundle.ts';
 import { buildSileroModels } from '../scripts/models/silero.ts';
+import { writeResults } from './results.ts';
 import { type BenchRecording, benchRecordings, longRecording } from './speech-audio.ts';
 import { median } from './stats.ts';
 
@@ -407,8 +408,10 @@ if (LONG_SECONDS > 0) {
 }
 console.log(`\nload average before ${loadBefore.toFixed(2)}, after ${loadavg()[0]?.toFixed(2)} (2 cores)`);
 
-await mkdir('bench/results', { recursive: true });
-await writeFile(
-  'bench/results/speech.json',
-  `${JSON.stringify({ runs: RUNS, loadAverage: { before: loadBefore, after: loadavg()[0] }, rows, ratios, long }, null, 2)}\n`,
-);
+await writeResults('speech', {
+  runs: RUNS,
+  loadAverage: { before: loadBefore, after: loadavg()[0] },
+  rows,
+  ratios,
+  long,
+});

@@ -20,7 +20,7 @@
  *
  * Writes `bench/results/text.json` as well.
  */
-import { mkdir, mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, stat } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -34,6 +34,7 @@ import {
 } from '../scripts/text/classification-report.ts';
 import { readSpamAssassin } from '../scripts/text/spam-assassin.ts';
 import { trainTextClassifier, writeTextClassifier } from '../scripts/text/train-classifier.ts';
+import { writeResults } from './results.ts';
 import { median } from './stats.ts';
 
 /** The part of natural's classifier API the benchmark uses. */
@@ -255,9 +256,5 @@ for (const n of ['natural BayesClassifier', 'natural LogisticRegressionClassifie
   }
 }
 
-await mkdir('bench/results', { recursive: true });
-await writeFile(
-  'bench/results/text.json',
-  `${JSON.stringify({ date: new Date().toISOString(), runs: RUNS, buildMs, rows, ratios }, null, 2)}\n`,
-);
+await writeResults('text', { runs: RUNS, buildMs, rows, ratios });
 await rm(work, { recursive: true, force: true });
