@@ -6,6 +6,7 @@ import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { modelVariableOf } from '../functions/core/config/env.ts';
 import { type ModelManifest, parseManifest } from '../functions/core/model-store/manifest.ts';
+import { defaultVersion, sortVersions } from '../functions/core/model-store/versions.ts';
 import { type TaskDescriptor, uploadPathOf } from '../functions/core/tasks/descriptors.ts';
 import {
   type GpuServiceSizing,
@@ -181,7 +182,7 @@ function resolveModel(
     throw new InvalidConfigError(`invalid Inferlet configuration: ${where.path}: ${message}`);
   };
   const versions = localVersions(repositoryDir, name);
-  const version = choice.version ?? versions.filter((v) => /^\d+$/.test(v)).at(-1);
+  const version = choice.version ?? defaultVersion(versions);
   const manifest =
     version !== undefined && versions.includes(version)
       ? readManifest(repositoryDir, name, version)
@@ -258,10 +259,11 @@ function downloadBytes(repositoryDir: string, manifest: ModelManifest, variant: 
 function localVersions(repositoryDir: string, name: string): string[] {
   const dir = join(repositoryDir, name);
   if (!existsSync(dir)) return [];
-  return readdirSync(dir, { withFileTypes: true })
-    .filter((entry) => entry.isDirectory() && existsSync(join(dir, entry.name, 'manifest.json')))
-    .map((entry) => entry.name)
-    .sort((a, b) => a.localeCompare(b, 'en', { numeric: true }));
+  return sortVersions(
+    readdirSync(dir, { withFileTypes: true })
+      .filter((entry) => entry.isDirectory() && existsSync(join(dir, entry.name, 'manifest.json')))
+      .map((entry) => entry.name),
+  );
 }
 
 function readManifest(repositoryDir: string, name: string, version: string): ModelManifest {

@@ -17,7 +17,8 @@ import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { Pooling } from '../functions/core/model-store/manifest.ts';
 import { ModelVersionConflictError, publishRepository } from '../functions/core/model-store/publish.ts';
-import { isSegment, openRepository } from '../functions/core/model-store/repository.ts';
+import { openRepository } from '../functions/core/model-store/repository.ts';
+import { isSegment } from '../functions/core/model-store/segment.ts';
 import { writeModelVersion } from '../functions/core/model-store/write-model.ts';
 import {
   IMPORTABLE_TASKS,

@@ -3,6 +3,7 @@
  * declared; {@link InferletConfigSchema} adds the checks across fields (`checks.ts`).
  */
 import { z } from 'zod';
+import { SEGMENT, SEGMENT_RULE } from '../../functions/core/model-store/segment.ts';
 import { checkConfig } from './checks.ts';
 import { TASK_KEYS, type TaskKey } from './tasks.ts';
 
@@ -11,7 +12,7 @@ const LOG_RETENTION_DAYS = [
   1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653,
 ] as const;
 
-const segment = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'letters, digits, . _ - only');
+const segment = z.string().regex(SEGMENT, SEGMENT_RULE);
 const int = (min: number, max = Number.MAX_SAFE_INTEGER) => z.number().int().min(min).max(max);
 
 /** Which model a tier serves; unset fields come from the local model repository (see `resolveDeployment`). */

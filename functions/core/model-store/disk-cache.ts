@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { type Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { ChecksumMismatchError, InferletError, RepositoryUnavailableError } from '../errors.ts';
-import { sha256File } from './write-model.ts';
+import { sha256File } from './sha256-file.ts';
 
 /** What a cached file must be: its size and lower-case hex sha256. */
 export interface ExpectedContent {

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { SEGMENT, SEGMENT_RULE } from './segment.ts';
 
 /** Open Inference Protocol tensor data types. */
 export const TensorDatatype = z.enum([
@@ -110,7 +111,7 @@ export const DecisionThreshold = z.object({
 export type DecisionThreshold = z.infer<typeof DecisionThreshold>;
 
 /** Name of a model or a version: safe as a path segment and an S3 key segment. */
-const segment = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]*$/, 'letters, digits, . _ - only');
+const segment = z.string().regex(SEGMENT, SEGMENT_RULE);
 
 /**
  * The manifest of one model version: `<repository>/<name>/<version>/manifest.json`.

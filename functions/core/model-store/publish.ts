@@ -17,7 +17,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { GetObjectCommand, HeadObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { LocalRepository, parseS3Location } from './repository.ts';
-import { sha256File } from './write-model.ts';
+import { sha256File } from './sha256-file.ts';
 
 /** Options of {@link publishRepository}. */
 export interface PublishOptions {

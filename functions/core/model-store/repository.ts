@@ -5,6 +5,7 @@ import type { Readable } from 'node:stream';
 import type { S3Client } from '@aws-sdk/client-s3';
 import { type InferletError, ModelNotFoundError, RepositoryUnavailableError } from '../errors.ts';
 import { type ModelManifest, parseManifest } from './manifest.ts';
+import { isSegment } from './segment.ts';
 
 /** A model version present in a repository (its `manifest.json` exists). */
 export interface ModelVersionRef {
@@ -66,14 +67,6 @@ export function parseS3Location(location: string): { bucket: string; prefix: str
   if (!match?.[1]) throw new Error(`not an S3 location: "${location}" (expected s3://bucket/prefix)`);
   const prefix = match[2]?.replace(/^\/+|\/+$/g, '') ?? '';
   return { bucket: match[1], prefix: prefix ? `${prefix}/` : '' };
-}
-
-/** Name of a model or a version as the manifest schema allows: safe as a path and key segment. */
-const SEGMENT = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
-
-/** Whether `value` can be a model name or version (and so cannot escape the repository). */
-export function isSegment(value: string): boolean {
-  return SEGMENT.test(value);
 }
 
 function describe(name: string, version: string): string {

@@ -1,15 +1,7 @@
-import { createHash } from 'node:crypto';
-import { createReadStream } from 'node:fs';
 import { copyFile, mkdir, rename, stat, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { type ManifestFile, type ModelManifest, parseManifest } from './manifest.ts';
-
-/** sha256 of a file, streamed. */
-export async function sha256File(path: string): Promise<string> {
-  const hash = createHash('sha256');
-  for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
-  return hash.digest('hex');
-}
+import { sha256File } from './sha256-file.ts';
 
 /** A file to place in a model version: copied from `source`, or written from `content`. */
 export type ModelFileSource = { path: string } & ({ source: string } | { content: Uint8Array | string });
