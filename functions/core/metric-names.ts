@@ -70,6 +70,7 @@ export const DIMENSIONS = Object.freeze({
   variant: 'variant',
   source: 'source',
   statusClass: 'statusClass',
+  provider: 'provider',
 } as const);
 
 /** Dimension set of the inference metrics: which tier ran which model for which task. */
@@ -93,6 +94,17 @@ export const REQUEST_DIMENSIONS = Object.freeze([
 
 /** Dimension set of the admission metrics: a task's queue on one tier. */
 export const ADMISSION_DIMENSIONS = Object.freeze([DIMENSIONS.service, DIMENSIONS.task] as const);
+
+/**
+ * Dimension set of the inference metrics by execution provider: which provider (`cpu`, `webgpu`, `cuda`;
+ * `cpu+webgpu` when a task's models run on several) served a task on a tier. Written beside
+ * {@link INFERENCE_DIMENSIONS} when the provider is known, so the same metrics compare providers.
+ */
+export const PROVIDER_DIMENSIONS = Object.freeze([
+  DIMENSIONS.service,
+  DIMENSIONS.task,
+  DIMENSIONS.provider,
+] as const);
 
 /** The values of one inference's dimensions ({@link INFERENCE_DIMENSIONS}), by dimension name. */
 export type InferenceDimensionValues = Readonly<Record<(typeof INFERENCE_DIMENSIONS)[number], string>>;

@@ -39,9 +39,6 @@ export interface InferenceRecord {
   readonly provider?: string;
 }
 
-/** The dimension of {@link InferenceRecord.provider}. */
-export const PROVIDER_DIMENSION = 'provider';
-
 /**
  * The status an outcome records for a request whose client closed the connection before its answer (while
  * its body was read, or while it ran): nginx's "client closed request". A 4xx, so it is counted in `Errors`
@@ -77,15 +74,19 @@ export class InferenceMetrics {
     private readonly service = loadSettings().POWERTOOLS_SERVICE_NAME,
   ) {}
 
-  /** Publishes the metrics of one inference. */
+  /**
+   * Publishes the metrics of one inference under `{service, task, model, variant}` and, when the record
+   * names its provider, under `{service, task, provider}` too.
+   */
   record(r: InferenceRecord): void {
-    const metrics = new Metrics({ namespace: this.namespace, serviceName: this.service });
-    metrics.addDimensions({
-      [DIMENSIONS.task]: r.task,
-      [DIMENSIONS.model]: r.model,
-      [DIMENSIONS.variant]: r.variant,
+    // The task as a default dimension is part of every set; naming it in two sets would make Powertools warn.
+    const metrics = new Metrics({
+      namespace: this.namespace,
+      serviceName: this.service,
+      defaultDimensions: { [DIMENSIONS.task]: r.task },
     });
-    if (r.provider) metrics.addDimensions({ [DIMENSIONS.task]: r.task, [PROVIDER_DIMENSION]: r.provider });
+    metrics.addDimensions({ [DIMENSIONS.model]: r.model, [DIMENSIONS.variant]: r.variant });
+    if (r.provider) metrics.addDimensions({ [DIMENSIONS.provider]: r.provider });
     metrics.addMetric(M.latency, MetricUnit.Milliseconds, r.timings.total);
     metrics.addMetric(M.decodeLatency, MetricUnit.Milliseconds, r.timings.decode);
     metrics.addMetric(M.preprocessLatency, MetricUnit.Milliseconds, r.timings.preprocess);

@@ -1,5 +1,11 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { NO_TASK, OUTCOME_DIMENSIONS, REQUEST_DIMENSIONS } from '../../functions/core/metric-names.ts';
+import {
+  INFERENCE_DIMENSIONS,
+  NO_TASK,
+  OUTCOME_DIMENSIONS,
+  PROVIDER_DIMENSIONS,
+  REQUEST_DIMENSIONS,
+} from '../../functions/core/metric-names.ts';
 import { InferenceMetrics } from '../../functions/core/metrics.ts';
 
 /** Captures what Powertools writes to stdout while `act` runs, one parsed EMF record per line. */
@@ -146,5 +152,52 @@ describe('InferenceMetrics', () => {
       'Requests',
       'RequestLatency',
     ]);
+  });
+});
+
+describe('InferenceMetrics by execution provider', () => {
+  afterEach(() => {
+    vi.restoreAllMocks();
+    vi.unstubAllEnvs();
+  });
+
+  const inference = {
+    task: 'image/ocr',
+    model: 'ppocr-v4@1',
+    variant: 'fp32',
+    timings: { decode: 1, preprocess: 2, inference: 3, postprocess: 4, total: 10 },
+    payloadBytes: 10,
+    items: 1,
+    cpuMs: 5,
+    coldStart: false,
+    source: 'http',
+  };
+
+  it('writes the inference metrics under the provider’s dimension set too when the record names one', () => {
+    const [entry] = emfOf(() =>
+      new InferenceMetrics('Inferlet', 'inferlet-gpu').record({ ...inference, provider: 'webgpu' }),
+    );
+
+    const [directive] = entry._aws.CloudWatchMetrics;
+    expect(directive.Dimensions.map((set: string[]) => [...set].sort())).toEqual([
+      [...INFERENCE_DIMENSIONS].sort(),
+      [...PROVIDER_DIMENSIONS].sort(),
+    ]);
+    expect(entry).toMatchObject({
+      service: 'inferlet-gpu',
+      task: 'image/ocr',
+      provider: 'webgpu',
+      Latency: 10,
+    });
+  });
+
+  it('writes only the model’s dimension set when the provider is not known', () => {
+    const [entry] = emfOf(() => new InferenceMetrics('Inferlet', 'inferlet-lambda').record(inference));
+
+    const [directive] = entry._aws.CloudWatchMetrics;
+    expect(directive.Dimensions.map((set: string[]) => [...set].sort())).toEqual([
+      [...INFERENCE_DIMENSIONS].sort(),
+    ]);
+    expect(entry.provider).toBeUndefined();
   });
 });
