@@ -37,9 +37,6 @@ export interface QuantizedFastTextWeights {
   readonly bias: Float32Array;
 }
 
-// The one float16 codec of the project; re-exported because callers of the model's scales use it here.
-export { fromFloat16Bits, toFloat16Bits } from '../core/float16.ts';
-
 /** Quantizes weights to int8 (see {@link QuantizedFastTextWeights}). */
 export function quantizeWeights(w: FastTextWeights): QuantizedFastTextWeights {
   const rows = w.buckets;

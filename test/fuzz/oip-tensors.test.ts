@@ -190,3 +190,32 @@ describe('OIP tensor parser under fuzzing', () => {
     );
   });
 });
+
+describe('OIP FP16 inputs', () => {
+  it('hold the bits of float16.ts’s round to nearest even, not a truncation', () => {
+    // value -> the float16 bits it must become; each a case where truncating the mantissa gives other bits.
+    const cases: [number, number][] = [
+      [2049, 0x6800], // a tie: to the even neighbour 2048
+      [2051, 0x6802], // a tie: to the even neighbour 2052 (truncation: 2050)
+      [2050.9, 0x6801], // nearer 2050 than 2052
+      [1 + 3 * 2 ** -11, 0x3c02], // a tie between 1+2^-10 and 1+2^-9: to the even one
+      [1 + 2 ** -10 - 2 ** -20, 0x3c01], // just below 1+2^-10: up to it (truncation: 1)
+      [-2051, 0xe802],
+      [3 * 2 ** -25, 0x0002], // subnormal tie: to the even count of 2^-24
+      [2 ** -25, 0x0000], // half the smallest subnormal: to zero (even)
+      [65519, 0x7bff], // below the overflow threshold: the largest finite float16
+    ];
+    const input = {
+      name: 'x',
+      shape: [cases.length],
+      datatype: 'FP16' as const,
+      data: cases.map(([v]) => v),
+    };
+
+    const tensor = toOrtTensor(input, { name: 'x', datatype: 'FP16', dims: [-1] });
+
+    expect(tensor.type).toBe('float16');
+    expect(Array.from(tensor.data as Uint16Array)).toEqual(cases.map(([, bits]) => bits));
+    expect(Array.from(tensor.data as Uint16Array)).toEqual(cases.map(([v]) => toFloat16Bits(v)));
+  });
+});
