@@ -1,13 +1,12 @@
 import * as ort from 'onnxruntime-node';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { fromFloat16Bits, toFloat16Bits } from '../../functions/core/float16.ts';
 import {
   dequantizeWeights,
   type FastTextWeights,
   forwardLogits,
-  fromFloat16Bits,
   quantizeWeights,
   softmax,
-  toFloat16Bits,
 } from '../../functions/text/fasttext-model.ts';
 import { buildFastTextOnnx, readFastTextOnnx } from '../../functions/text/fasttext-onnx.ts';
 import { seededRandom } from '../../scripts/text/trainer.ts';
