@@ -93,13 +93,31 @@ async function open(
   try {
     return { session: await deps.create(path, optionsOf(provider)) };
   } catch (error) {
-    const reason = (error instanceof Error ? error.message : String(error))
-      .replace(/\s+/g, ' ')
-      .slice(0, 500);
+    const reason = runtimeErrorText(error);
     // The CPU provider is always there: a failure of it is the model's, not the provider's.
     if (provider !== 'cpu') failedProviders.set(provider, reason);
     return { error: reason };
   }
+}
+
+/** A source location onnxruntime puts in its messages: `/onnxruntime_src/.../file.cc:563`. */
+const SOURCE_PATH = /\S*\/[\w.+-]+\.(?:cc|cpp|cu|h|hpp):\d+/g;
+/** A C++ function onnxruntime names after the location: `void onnxruntime::Foo::Init(ptrdiff_t, ...)`. */
+const CPP_FUNCTION = /(?:[\w:<>*&]+ )?\b\w+(?:::[\w~]+)+(?:<[^>]*>)?\([^)]*\)(?: const)?/g;
+/** Longest part of onnxruntime's message a client gets back. */
+const RUNTIME_TEXT_CHARS = 300;
+
+/**
+ * onnxruntime's error message with its internals taken out, for a client whose inputs made a run fail: the
+ * node and what went wrong (`Invalid input shape: {48,0}`), without the source paths and C++ functions that
+ * its messages carry (`/onnxruntime_src/onnxruntime/core/providers/cpu/math/element_wise_ops.h:563 void
+ * onnxruntime::BroadcastIterator::Init(...)`), cut to a few hundred characters. The whole message belongs
+ * in the log.
+ */
+export function runtimeErrorText(error: unknown): string {
+  const raw = error instanceof Error ? error.message : String(error);
+  const text = raw.replace(SOURCE_PATH, '').replace(CPP_FUNCTION, '').replace(/\s+/g, ' ').trim();
+  return text.length > RUNTIME_TEXT_CHARS ? `${text.slice(0, RUNTIME_TEXT_CHARS)}…` : text;
 }
 
 function feedsOf(
@@ -137,7 +155,7 @@ async function runShapes(
  * Opens `path` on the provider `preference` asks for, falling back to the CPU where a GPU provider cannot
  * load, and warms the served shapes on a GPU provider. `auto` opens every GPU provider that loads and the
  * CPU, times one run of each served shape on each (after a warm run, which compiles the shaders), keeps
- * the fastest and releases the others; without served shapes it keeps the first GPU provider that loads.
+ * the fastest and releases the others; a model without served shapes stays on the CPU under `auto`.
  * On a host without a GPU provider `auto` is the CPU, logged at info; on a host with an NVIDIA GPU where
  * none loads, with a warning.
  */
@@ -161,6 +179,11 @@ export async function selectProvider(
 
   if (preference === 'cpu') {
     return { session: await cpu(), report: { requested: 'cpu', provider: 'cpu', warmedShapes: 0 } };
+  }
+  if (preference === 'auto' && shapes.length === 0) {
+    // Nothing to time it on, and nothing known to run well on a GPU: small stateful models (voice
+    // activity) and tokenised text pay a GPU's fixed cost per run. Such a model asks for a GPU explicitly.
+    return { session: await cpu(), report: { requested: 'auto', provider: 'cpu', warmedShapes: 0 } };
   }
 
   const candidates = preference === 'auto' ? GPU_PROVIDERS : [preference];
@@ -188,7 +211,7 @@ export async function selectProvider(
     return { session: await cpu(), report };
   }
 
-  if (preference !== 'auto' || shapes.length === 0) {
+  if (preference !== 'auto') {
     const [provider, session] = loaded[0] as [ExecutionProvider, ort.InferenceSession];
     await Promise.all(loaded.slice(1).map(([, other]) => other.release()));
     await runShapes(session, shapes, false);
@@ -210,7 +233,7 @@ export async function selectProvider(
       timingsMs[provider] = Math.round(ms * 10) / 10;
       if (best === undefined || ms < (timingsMs[best[0]] as number)) best = [provider, session];
     } catch (error) {
-      unavailable[provider] = error instanceof Error ? error.message : String(error);
+      unavailable[provider] = runtimeErrorText(error);
     }
   }
   if (!best) throw new Error(`no execution provider could run ${name} on its served shapes`);

@@ -15,6 +15,7 @@ export type {
   ProviderPreference,
   ProviderReport,
 } from './provider-selection.ts';
+export { runtimeErrorText } from './provider-selection.ts';
 
 // onnxruntime's own logger writes coloured text lines to stderr, outside the JSON logs, even at `error`
 // (a failed run prints its message, /onnxruntime_src paths included, before throwing it). Every error it
@@ -117,24 +118,4 @@ export function providerOf(session: unknown): ProviderReport | undefined {
   return typeof session === 'object' && session !== null
     ? reports.get(session as ort.InferenceSession)
     : undefined;
-}
-
-/** A source location onnxruntime puts in its messages: `/onnxruntime_src/.../file.cc:563`. */
-const SOURCE_PATH = /\S*\/[\w.+-]+\.(?:cc|cpp|cu|h|hpp):\d+/g;
-/** A C++ function onnxruntime names after the location: `void onnxruntime::Foo::Init(ptrdiff_t, ...)`. */
-const CPP_FUNCTION = /(?:[\w:<>*&]+ )?\b\w+(?:::[\w~]+)+(?:<[^>]*>)?\([^)]*\)(?: const)?/g;
-/** Longest part of onnxruntime's message a client gets back. */
-const RUNTIME_TEXT_CHARS = 300;
-
-/**
- * onnxruntime's error message with its internals taken out, for a client whose inputs made a run fail: the
- * node and what went wrong (`Invalid input shape: {48,0}`), without the source paths and C++ functions that
- * its messages carry (`/onnxruntime_src/onnxruntime/core/providers/cpu/math/element_wise_ops.h:563 void
- * onnxruntime::BroadcastIterator::Init(...)`), cut to a few hundred characters. The whole message belongs
- * in the log.
- */
-export function runtimeErrorText(error: unknown): string {
-  const raw = error instanceof Error ? error.message : String(error);
-  const text = raw.replace(SOURCE_PATH, '').replace(CPP_FUNCTION, '').replace(/\s+/g, ' ').trim();
-  return text.length > RUNTIME_TEXT_CHARS ? `${text.slice(0, RUNTIME_TEXT_CHARS)}…` : text;
 }

@@ -148,6 +148,15 @@ describe('execution provider selection', () => {
     if (!webgpu) expect(Object.keys(report.unavailable ?? {}).sort()).toEqual(['cuda', 'webgpu']);
   });
 
+  it('keeps a model without served shapes on the CPU under auto, trying no GPU provider', async () => {
+    const calls: string[] = [];
+
+    const { report } = await selectProvider(path, 'auto', optionsOf, { name: 'vad' }, standIns({}, calls));
+
+    expect(calls).toEqual(['cpu']);
+    expect(report).toEqual({ requested: 'auto', provider: 'cpu', warmedShapes: 0 });
+  });
+
   it('records the report on the session createSession makes, per model over the global choice', async () => {
     const config = sessionConfigFromEnv({
       EXECUTION_PROVIDER: 'cuda',
