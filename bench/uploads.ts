@@ -1,15 +1,17 @@
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { HeadObjectCommand, ListObjectsV2Command, PutObjectCommand } from '@aws-sdk/client-s3';
 import { freePort } from '../test/support/free-port.ts';
 import { startLocalServer } from '../test/support/local-server.ts';
 import { renderText, stackLines } from '../test/support/render-text.ts';
+import { writeResults } from './results.ts';
 import { median, ms, quantile } from './stats.ts';
 
 const SINGLE = Number(process.env.BENCH_UPLOADS ?? 20);
 const BURST = Number(process.env.BENCH_BURST ?? 200);
 
+const loadBefore = loadavg()[0];
 const work = await mkdtemp(join(tmpdir(), 'inferlet-bench-uploads-'));
 const [port, s3Port] = [await freePort(), await freePort()];
 const server = await startLocalServer({
@@ -97,7 +99,16 @@ try {
   console.log(
     `  (${(BURST / (allMs / 1000)).toFixed(1)} images/s); processed twice: ${twice}; errors/: ${(await client.send(new ListObjectsV2Command({ Bucket: 'uploads', Prefix: 'errors/' }))).KeyCount ?? 0}`,
   );
-  console.log(`  server peak RSS ${(await peakRss()).toFixed(0)} MiB`);
+  const peakRssMiB = await peakRss();
+  const errors =
+    (await client.send(new ListObjectsV2Command({ Bucket: 'uploads', Prefix: 'errors/' }))).KeyCount ?? 0;
+  console.log(`  server peak RSS ${peakRssMiB.toFixed(0)} MiB`);
+  // The docs' upload figures are rendered from this file (npm run docs:figures).
+  await writeResults('uploads', {
+    loadAverage: { before: loadBefore, after: loadavg()[0] },
+    single: { uploads: SINGLE, medianMs: median(latencies), p90Ms: quantile(latencies, 0.9) },
+    burst: { uploads: BURST, results: done, allMs, processedTwice: twice, errors, peakRssMiB },
+  });
 } finally {
   await server.stop();
   await rm(work, { recursive: true, force: true });
