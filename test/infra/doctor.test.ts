@@ -4,14 +4,13 @@ import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 import { DEFAULT_CONFIG, mergeConfig, parseConfig } from '../../infra/config/index.ts';
 import { type Deployment, resolveDeployment } from '../../infra/deployment.ts';
+import { judgeAccount, judgeLocal } from '../../scripts/doctor/checks.ts';
 import {
   gpuVcpusNeeded,
   instanceVcpus,
-  judgeAccount,
-  judgeLocal,
   lambdaConcurrencyNeeded,
   prerequisites,
-} from '../../scripts/doctor.ts';
+} from '../../scripts/doctor/needs.ts';
 
 const run = promisify(execFile);
 /** The local model repository, as the CDK app and the doctor read it. */
