@@ -50,19 +50,8 @@ describe('InferenceMetrics', () => {
   };
 
   it('writes one valid EMF record with latency per stage, cold start, load time, payload, memory and CPU', () => {
-    vi.stubEnv('POWERTOOLS_METRICS_DISABLED', 'false');
-    const lines: string[] = [];
-    vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {
-      lines.push(String(chunk));
-      return true;
-    });
+    const emf = emfOf(() => new InferenceMetrics('Inferlet', 'image').record(record));
 
-    new InferenceMetrics('Inferlet', 'image').record(record);
-
-    const emf = lines
-      .map((l) => l.trim())
-      .filter(Boolean)
-      .map((l) => JSON.parse(l));
     expect(emf).toHaveLength(1);
     const [entry] = emf;
     expect(typeof entry._aws.Timestamp).toBe('number');
@@ -94,6 +83,34 @@ describe('InferenceMetrics', () => {
       ModelLoadTime: 900,
     });
     expect(entry.MemoryRss).toBeGreaterThan(0);
+  });
+
+  it('writes the inference metrics under the provider’s dimension set too when the record names one', () => {
+    const [entry] = emfOf(() =>
+      new InferenceMetrics('Inferlet', 'inferlet-gpu').record({ ...record, provider: 'webgpu' }),
+    );
+
+    const [directive] = entry._aws.CloudWatchMetrics;
+    expect(directive.Dimensions.map((set: string[]) => [...set].sort())).toEqual([
+      [...INFERENCE_DIMENSIONS].sort(),
+      [...PROVIDER_DIMENSIONS].sort(),
+    ]);
+    expect(entry).toMatchObject({
+      service: 'inferlet-gpu',
+      task: 'image/ocr',
+      provider: 'webgpu',
+      Latency: 38,
+    });
+  });
+
+  it('writes only the model’s dimension set when the provider is not known', () => {
+    const [entry] = emfOf(() => new InferenceMetrics('Inferlet', 'inferlet-lambda').record(record));
+
+    const [directive] = entry._aws.CloudWatchMetrics;
+    expect(directive.Dimensions.map((set: string[]) => [...set].sort())).toEqual([
+      [...INFERENCE_DIMENSIONS].sort(),
+    ]);
+    expect(entry.provider).toBeUndefined();
   });
 
   it('stays silent when metrics are disabled, as in tests', () => {
@@ -152,52 +169,5 @@ describe('InferenceMetrics', () => {
       'Requests',
       'RequestLatency',
     ]);
-  });
-});
-
-describe('InferenceMetrics by execution provider', () => {
-  afterEach(() => {
-    vi.restoreAllMocks();
-    vi.unstubAllEnvs();
-  });
-
-  const inference = {
-    task: 'image/ocr',
-    model: 'ppocr-v4@1',
-    variant: 'fp32',
-    timings: { decode: 1, preprocess: 2, inference: 3, postprocess: 4, total: 10 },
-    payloadBytes: 10,
-    items: 1,
-    cpuMs: 5,
-    coldStart: false,
-    source: 'http',
-  };
-
-  it('writes the inference metrics under the provider’s dimension set too when the record names one', () => {
-    const [entry] = emfOf(() =>
-      new InferenceMetrics('Inferlet', 'inferlet-gpu').record({ ...inference, provider: 'webgpu' }),
-    );
-
-    const [directive] = entry._aws.CloudWatchMetrics;
-    expect(directive.Dimensions.map((set: string[]) => [...set].sort())).toEqual([
-      [...INFERENCE_DIMENSIONS].sort(),
-      [...PROVIDER_DIMENSIONS].sort(),
-    ]);
-    expect(entry).toMatchObject({
-      service: 'inferlet-gpu',
-      task: 'image/ocr',
-      provider: 'webgpu',
-      Latency: 10,
-    });
-  });
-
-  it('writes only the model’s dimension set when the provider is not known', () => {
-    const [entry] = emfOf(() => new InferenceMetrics('Inferlet', 'inferlet-lambda').record(inference));
-
-    const [directive] = entry._aws.CloudWatchMetrics;
-    expect(directive.Dimensions.map((set: string[]) => [...set].sort())).toEqual([
-      [...INFERENCE_DIMENSIONS].sort(),
-    ]);
-    expect(entry.provider).toBeUndefined();
   });
 });
