@@ -13,16 +13,15 @@ import { modelVariableOf } from '../../functions/core/config/env.ts';
 import { SOURCES, type StatusClass } from '../../functions/core/metric-names.ts';
 import { InferenceMetrics } from '../../functions/core/metrics.ts';
 import { createInferletApp } from '../../infra/app.ts';
+import {
+  alarmMetrics,
+  anomalyDetectorMetrics,
+  dashboardMetrics,
+  metricKey as keyOf,
+  type TemplateMetric as UsedMetric,
+} from '../support/template-metrics.ts';
 
 type Json = Record<string, unknown>;
-
-/** One metric as the template names it: where it is used, namespace, name and dimensions. */
-interface UsedMetric {
-  readonly usedBy: string;
-  readonly namespace: string;
-  readonly metricName: string;
-  readonly dimensions: Readonly<Record<string, string>>;
-}
 
 /** A Lambda tier, a GPU service on HTTP and uploads, and an upload-only GPU service: every section there is. */
 const EVERY_SECTION = {
@@ -68,77 +67,9 @@ afterEach(() => {
   vi.unstubAllEnvs();
 });
 
-function dimensionsOf(list: unknown): Record<string, string> {
-  return Object.fromEntries(
-    ((list as { Name: string; Value: unknown }[] | undefined) ?? []).map((d) => [d.Name, String(d.Value)]),
-  );
-}
-
-/** The metrics of the alarms (plain and metric math) and of the anomaly detectors. */
-function alarmMetrics(): UsedMetric[] {
-  const used: UsedMetric[] = [];
-  for (const [id, alarm] of Object.entries(template.findResources('AWS::CloudWatch::Alarm'))) {
-    const p = (alarm as { Properties: Json }).Properties;
-    if (p.MetricName)
-      used.push({
-        usedBy: id,
-        namespace: p.Namespace as string,
-        metricName: p.MetricName as string,
-        dimensions: dimensionsOf(p.Dimensions),
-      });
-    for (const query of (p.Metrics as Json[] | undefined) ?? []) {
-      const metric = (query.MetricStat as Json | undefined)?.Metric as Json | undefined;
-      if (metric)
-        used.push({
-          usedBy: id,
-          namespace: metric.Namespace as string,
-          metricName: metric.MetricName as string,
-          dimensions: dimensionsOf(metric.Dimensions),
-        });
-    }
-  }
-  for (const [id, detector] of Object.entries(template.findResources('AWS::CloudWatch::AnomalyDetector'))) {
-    const metric = (detector as { Properties: { SingleMetricAnomalyDetector: Json } }).Properties
-      .SingleMetricAnomalyDetector;
-    used.push({
-      usedBy: id,
-      namespace: metric.Namespace as string,
-      metricName: metric.MetricName as string,
-      dimensions: dimensionsOf(metric.Dimensions),
-    });
-  }
-  return used;
-}
-
-/**
- * The metrics the dashboard graphs. Its body is a `Fn::Join` of JSON text and tokens (function names, the
- * region), each inside a JSON string, so a placeholder for every token leaves JSON to parse. A metric row is
- * `[namespace, name, dimension, value, ..., options?]`.
- */
-function dashboardMetrics(): UsedMetric[] {
-  const dashboards = Object.values(template.findResources('AWS::CloudWatch::Dashboard'));
-  return dashboards.flatMap((dashboard) => {
-    const body = (dashboard as { Properties: { DashboardBody: { 'Fn::Join': [string, unknown[]] } } })
-      .Properties.DashboardBody['Fn::Join'][1];
-    const { widgets } = JSON.parse(
-      body.map((part) => (typeof part === 'string' ? part : 'TOKEN')).join(''),
-    ) as {
-      widgets: { properties: { title?: string; metrics?: unknown[][] } }[];
-    };
-    return widgets.flatMap(({ properties }) =>
-      (properties.metrics ?? [])
-        .map((row) => row.filter((cell): cell is string => typeof cell === 'string'))
-        .filter((cells) => cells.length >= 2)
-        .map(([namespace, metricName, ...pairs]) => ({
-          usedBy: `dashboard: ${properties.title}`,
-          namespace: namespace as string,
-          metricName: metricName as string,
-          dimensions: Object.fromEntries(
-            pairs.flatMap((name, i) => (i % 2 === 0 ? [[name, pairs[i + 1] as string]] : [])),
-          ),
-        })),
-    );
-  });
+/** Every metric the alarms, anomaly detectors and dashboard read. */
+function usedMetrics(): UsedMetric[] {
+  return [...alarmMetrics(template), ...anomalyDetectorMetrics(template), ...dashboardMetrics(template)];
 }
 
 /** The environment of every Lambda function and container of the stack, string values only. */
@@ -161,11 +92,6 @@ function runtimeEnvironments(): Record<string, string>[] {
       Object.entries(env).filter((entry): entry is [string, string] => typeof entry[1] === 'string'),
     ),
   );
-}
-
-function keyOf(namespace: string, metricName: string, dimensions: Readonly<Record<string, string>>): string {
-  const sorted = Object.fromEntries(Object.entries(dimensions).sort(([a], [b]) => a.localeCompare(b)));
-  return `${namespace} ${metricName} ${JSON.stringify(sorted)}`;
 }
 
 /** Each metric of each dimension set of the EMF records Powertools writes to stdout while `act` runs. */
@@ -203,7 +129,8 @@ function emittedBy(act: () => void): Set<string> {
  * dimension values `used` names (a success, or a failure of its status class).
  */
 function emittedFor(used: UsedMetric): Set<string> {
-  const { service = 'none', task = 'none', model = 'none', variant = 'none' } = used.dimensions;
+  const value = (name: string) => String(used.dimensions[name] ?? 'none');
+  const [service, task, model, variant] = [value('service'), value('task'), value('model'), value('variant')];
   const source = used.dimensions.source === SOURCES.upload ? SOURCES.upload : SOURCES.http;
   const status =
     { '2xx': 200, '3xx': 304, '4xx': 400, '5xx': 500 }[used.dimensions.statusClass as StatusClass] ?? 200;
@@ -228,7 +155,7 @@ function emittedFor(used: UsedMetric): Set<string> {
 
 describe('the monitoring of the synthesised stack', () => {
   it('graphs, alarms and scales only on EMF metrics the functions write, with every dimension', () => {
-    const used = [...alarmMetrics(), ...dashboardMetrics()].filter((m) => !NOT_EMF.test(m.namespace));
+    const used = usedMetrics().filter((m) => !NOT_EMF.test(m.namespace));
 
     const missing = used.filter((m) => !emittedFor(m).has(keyOf(m.namespace, m.metricName, m.dimensions)));
 
@@ -243,7 +170,7 @@ describe('the monitoring of the synthesised stack', () => {
 
   it('names the namespace, service and model that a function or container of the stack runs with', () => {
     const environments = runtimeEnvironments();
-    const used = [...alarmMetrics(), ...dashboardMetrics()].filter((m) => !NOT_EMF.test(m.namespace));
+    const used = usedMetrics().filter((m) => !NOT_EMF.test(m.namespace));
 
     const unserved = used.filter(
       ({ namespace, dimensions: { service, task, model } }) =>
@@ -251,7 +178,7 @@ describe('the monitoring of the synthesised stack', () => {
           (env) =>
             env.POWERTOOLS_METRICS_NAMESPACE === namespace &&
             env.POWERTOOLS_SERVICE_NAME === service &&
-            (task === undefined || model === undefined || env[modelVariableOf(task)] === model),
+            (typeof task !== 'string' || model === undefined || env[modelVariableOf(task)] === model),
         ),
     );
 
@@ -260,8 +187,10 @@ describe('the monitoring of the synthesised stack', () => {
   });
 
   it('would catch a metric the code does not write: a misspelt name, a dimension too many or too few', () => {
-    const [requests] = alarmMetrics().filter((m) => m.metricName === 'Requests');
-    const [latency] = dashboardMetrics().filter((m) => m.metricName === 'Latency' && m.dimensions.model);
+    const [requests] = alarmMetrics(template).filter((m) => m.metricName === 'Requests');
+    const [latency] = dashboardMetrics(template).filter(
+      (m) => m.metricName === 'Latency' && m.dimensions.model,
+    );
     if (!requests || !latency) throw new Error('expected an EMF Requests alarm and a Latency graph');
     const written = (m: UsedMetric) => emittedFor(m).has(keyOf(m.namespace, m.metricName, m.dimensions));
 

@@ -27,6 +27,11 @@ import {
 import { TASK_NAMES } from '../../functions/core/tasks/descriptors.ts';
 import { createInferletApp } from '../../infra/app.ts';
 import { type InferletStack, METRICS_NAMESPACE, SERVICE_NAMES } from '../../infra/stacks/inferlet-stack.ts';
+import {
+  type TemplateMetric as AlarmMetric,
+  alarmMetrics,
+  metricKey as keyOf,
+} from '../support/template-metrics.ts';
 
 type Json = Record<string, unknown>;
 
@@ -66,49 +71,6 @@ beforeAll(() => {
 afterAll(() => {
   rmSync(workDir, { recursive: true, force: true });
 });
-
-/** One metric an alarm reads, as CloudFormation has it. */
-interface AlarmMetric {
-  readonly alarm: string;
-  readonly namespace: string;
-  readonly metricName: string;
-  /** Dimension name -> value (a resolved token stays an object). */
-  readonly dimensions: Record<string, unknown>;
-}
-
-function alarmMetrics(template: Template): AlarmMetric[] {
-  const metrics: AlarmMetric[] = [];
-  for (const [alarm, resource] of Object.entries(template.findResources('AWS::CloudWatch::Alarm'))) {
-    const p = resource.Properties as Json;
-    const dimensionsOf = (list: unknown) =>
-      Object.fromEntries(((list as { Name: string; Value: unknown }[]) ?? []).map((d) => [d.Name, d.Value]));
-    if (p.MetricName)
-      metrics.push({
-        alarm,
-        namespace: p.Namespace as string,
-        metricName: p.MetricName as string,
-        dimensions: dimensionsOf(p.Dimensions),
-      });
-    for (const query of (p.Metrics as Json[] | undefined) ?? []) {
-      const metric = (query.MetricStat as Json | undefined)?.Metric as Json | undefined;
-      if (metric)
-        metrics.push({
-          alarm,
-          namespace: metric.Namespace as string,
-          metricName: metric.MetricName as string,
-          dimensions: dimensionsOf(metric.Dimensions),
-        });
-    }
-  }
-  return metrics;
-}
-
-function keyOf(namespace: string, metricName: string, dimensions: Record<string, unknown>): string {
-  const sorted = Object.keys(dimensions)
-    .sort()
-    .map((name) => [name, dimensions[name]]);
-  return `${namespace} ${metricName} ${JSON.stringify(sorted)}`;
-}
 
 /**
  * What AWS emits for the stack's resources, named by the constructs' own metric helpers (the names and
@@ -196,7 +158,7 @@ describe('the alarms', () => {
     const metrics = alarmMetrics(template);
     const unknown = metrics.filter((metric) => !emitted(metric));
 
-    expect(unknown.map((m) => `${m.alarm}: ${keyOf(m.namespace, m.metricName, m.dimensions)}`)).toEqual([]);
+    expect(unknown.map((m) => `${m.usedBy}: ${keyOf(m.namespace, m.metricName, m.dimensions)}`)).toEqual([]);
     // Both kinds are there: the audit compares something.
     expect(metrics.filter((m) => m.namespace === METRICS_NAMESPACE).length).toBeGreaterThanOrEqual(16);
     expect(new Set(metrics.map((m) => m.namespace))).toEqual(
