@@ -6,6 +6,12 @@
  * No imports: the CDK app loads this file, and it must not pull in Powertools or onnxruntime.
  */
 
+/**
+ * The CloudWatch namespace of the EMF metrics unless `POWERTOOLS_METRICS_NAMESPACE` says otherwise: the
+ * functions' default and the namespace the stack deploys them with and alarms on.
+ */
+export const DEFAULT_METRICS_NAMESPACE = 'Inferlet';
+
 /** Metric names of one inference (a request that reached the model and succeeded). */
 export const INFERENCE_METRICS = Object.freeze({
   latency: 'Latency',

@@ -8,6 +8,7 @@ import { type Alias, Architecture, type ILayerVersion, Runtime } from 'aws-cdk-l
 import { NodejsFunction, OutputFormat, SourceMapMode } from 'aws-cdk-lib/aws-lambda-nodejs';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
+import { DEFAULT_METRICS_NAMESPACE } from '../../functions/core/metric-names.ts';
 import { ESM_REQUIRE_BANNER, EXTERNAL_PACKAGES } from '../../scripts/bundle.ts';
 import { acknowledge } from '../nag.ts';
 import type { ModelBucket } from './model-bucket.ts';
@@ -123,7 +124,7 @@ export class InferenceFunction extends Construct {
         MODEL_CACHE_DIR: '/tmp/models',
         MODEL_TIER: 'lambda',
         POWERTOOLS_SERVICE_NAME: props.serviceName,
-        POWERTOOLS_METRICS_NAMESPACE: props.metricsNamespace ?? 'Inferlet',
+        POWERTOOLS_METRICS_NAMESPACE: props.metricsNamespace ?? DEFAULT_METRICS_NAMESPACE,
         // Stack traces of the minified bundle point at the TypeScript source.
         NODE_OPTIONS: '--enable-source-maps',
         ...props.environment,

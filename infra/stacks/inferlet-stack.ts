@@ -5,6 +5,7 @@ import { SecurityGroup, SubnetType } from 'aws-cdk-lib/aws-ec2';
 import { AlarmBehavior, Cluster, ContainerInsights } from 'aws-cdk-lib/aws-ecs';
 import type { RetentionDays } from 'aws-cdk-lib/aws-logs';
 import type { Construct } from 'constructs';
+import { DEFAULT_METRICS_NAMESPACE } from '../../functions/core/metric-names.ts';
 import { GpuService } from '../constructs/gpu-service.ts';
 import { InferenceApi } from '../constructs/inference-api.ts';
 import { InferenceFunction } from '../constructs/inference-function.ts';
@@ -20,7 +21,7 @@ import type { Deployment, TaskDeployment } from '../deployment.ts';
 /** `POWERTOOLS_SERVICE_NAME` of each tier: the `service` dimension that tells the tiers' metrics apart. */
 export const SERVICE_NAMES = Object.freeze({ lambda: 'inferlet-lambda', gpu: 'inferlet-gpu' });
 /** Namespace of the EMF metrics. */
-export const METRICS_NAMESPACE = 'Inferlet';
+export const METRICS_NAMESPACE = DEFAULT_METRICS_NAMESPACE;
 /** CodeDeploy's configuration of each `rollout.lambda` value. */
 const LAMBDA_DEPLOYMENT_CONFIGS = Object.freeze({
   canary10Percent15Minutes: LambdaDeploymentConfig.CANARY_10PERCENT_15MINUTES,

@@ -9,6 +9,7 @@
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { z } from 'zod';
+import { DEFAULT_METRICS_NAMESPACE } from '../metric-names.ts';
 import { SEGMENT_PATTERN } from '../model-store/segment.ts';
 import { DEFAULT_TASK_NAMES, TASK_DESCRIPTORS, TASK_NAMES, type TaskName } from '../tasks/descriptors.ts';
 
@@ -229,7 +230,7 @@ export const ENVIRONMENT = {
     allowed: 'true, false, 1, 0, yes, no, on or off',
   },
   POWERTOOLS_METRICS_NAMESPACE: text(
-    'Inferlet',
+    DEFAULT_METRICS_NAMESPACE,
     'a CloudWatch namespace (letters, digits, spaces and . - _ / # :, not AWS/...)',
     z.string().regex(/^(?!AWS\/)[A-Za-z0-9 ._/#:-]{1,255}$/),
   ),

@@ -1,5 +1,5 @@
 import { readFile } from 'node:fs/promises';
-import { resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import {
   ENVIRONMENT,
@@ -256,17 +256,28 @@ describe('the environment schema', () => {
     expect(createModelStore({}, {}).location).toBe(resolve('models'));
   });
 
-  it('imports nothing but zod, Node built-ins and the task descriptors, so every Lambda bundle can carry it', async () => {
-    const source = await readFile(resolve('functions/core/config/env.ts'), 'utf8');
+  it('imports nothing but zod, Node built-ins, the task descriptors and import-free constants, so every Lambda bundle can carry it', async () => {
+    const importsOf = async (path: string) =>
+      [
+        ...(await readFile(resolve(path), 'utf8')).matchAll(/^(?:import|export)\b[^;]*?from '([^']+)'/gms),
+      ].map((m) => m[1]);
+    // Constants shared with the code that reads them elsewhere; each imports nothing itself.
+    const constants = ['../metric-names.ts', '../model-store/segment.ts'];
 
-    const imported = [...source.matchAll(/^(?:import|export)\b[^;]*?from '([^']+)'/gms)].map((m) => m[1]);
+    const imported = await importsOf('functions/core/config/env.ts');
 
     expect(imported.length).toBeGreaterThan(0);
     // The descriptors import only constants of their own folder (test/core/tasks/descriptors.test.ts).
     expect(
       imported.filter(
-        (name) => name !== 'zod' && !name?.startsWith('node:') && name !== '../tasks/descriptors.ts',
+        (name) =>
+          name !== 'zod' &&
+          !name?.startsWith('node:') &&
+          name !== '../tasks/descriptors.ts' &&
+          !constants.includes(name as string),
       ),
     ).toEqual([]);
+    for (const constant of constants)
+      expect(await importsOf(join('functions/core/config', constant)), constant).toEqual([]);
   });
 });
