@@ -85,6 +85,12 @@ const GpuTier = z
      */
     minTasks: int(0, 100).default(1),
     maxTasks: int(1, 100).default(2),
+    /**
+     * The server image: `webgpu` (`Dockerfile`: onnxruntime-node's bundled WebGPU provider on Debian's Vulkan
+     * loader, `EXECUTION_PROVIDER=auto`; builds from npm and Debian packages alone) or `cuda`
+     * (`Dockerfile.cuda`: the CUDA runtime, onnxruntime's CUDA provider downloaded at build time). docs/gpu.md.
+     */
+    image: z.enum(['webgpu', 'cuda']).default('webgpu'),
     /** Memory reserved for the server container, in MiB; must fit the instance with the agents beside it. */
     memoryMiB: int(1024).default(12288),
     /** Target of request-count scaling: ALB requests per task per minute. */

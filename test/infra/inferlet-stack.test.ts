@@ -1064,7 +1064,8 @@ describe('the GPU tier', () => {
     expect(server?.Environment).toEqual(
       expect.arrayContaining([
         { Name: 'MODEL_TIER', Value: 'gpu' },
-        { Name: 'EXECUTION_PROVIDER', Value: 'cuda' },
+        // The WebGPU image: each model on the provider fastest on its served shapes (docs/gpu.md).
+        { Name: 'EXECUTION_PROVIDER', Value: 'auto' },
         { Name: 'TASKS', Value: 'image/ocr' },
         { Name: 'MODEL_IMAGE_OCR', Value: 'ppocr-v4@1' },
         {
