@@ -59,7 +59,7 @@ export class EmfMetrics {
 
   /** An admission metric (`QueueWait`, ...) of one task's queue on one tier: `ADMISSION_DIMENSIONS`. */
   admission(
-    dimensions: ServedModelDimensions,
+    dimensions: Readonly<Record<(typeof ADMISSION_DIMENSIONS)[number], string>>,
     metricName: AdmissionMetricName,
     statistic: string,
     label: string,
