@@ -7,7 +7,7 @@ import type { PriceTable } from './prices.ts';
 const LAMBDA_DEFAULT_CONCURRENCY = 1000;
 
 const usd = (v: number) => `$${v.toFixed(v < 100 ? 2 : 0)}`;
-const pct = (v: number) => `${(v * 100).toFixed(v < 0.001 ? 3 : 1)} %`;
+const pct = (v: number) => (v === 0 ? '0 %' : `${(v * 100).toFixed(v < 0.001 ? 3 : 1)} %`);
 
 /** Pads each column of `rows` to its widest cell. */
 function table(rows: readonly (readonly string[])[]): string {
@@ -50,7 +50,7 @@ export function formatPlan(
         'p95',
         'on demand',
         'provisioned',
-        'runs',
+        'how',
       ],
       ...lambda.candidates.map((c) => [
         `${c.option.memoryMb} MB`,
