@@ -1,15 +1,7 @@
 import { Duration, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import { Grant, type IGrantable, type IRole, PolicyStatement, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
 import { Key } from 'aws-cdk-lib/aws-kms';
-import {
-  BlockPublicAccess,
-  Bucket,
-  BucketEncryption,
-  EventType,
-  type IBucket,
-  ObjectOwnership,
-  StorageClass,
-} from 'aws-cdk-lib/aws-s3';
+import { Bucket, EventType, type IBucket, StorageClass } from 'aws-cdk-lib/aws-s3';
 import { SnsDestination, SqsDestination } from 'aws-cdk-lib/aws-s3-notifications';
 import { FilterOrPolicy, SubscriptionFilter, Topic } from 'aws-cdk-lib/aws-sns';
 import { SqsSubscription } from 'aws-cdk-lib/aws-sns-subscriptions';
@@ -17,6 +9,7 @@ import type { IQueue } from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
 import { INCOMING } from '../../functions/core/uploads/upload-keys.ts';
 import { acknowledge, bucketObjectsFinding, grantsOf } from '../nag.ts';
+import { PRIVATE_BUCKET } from './private-bucket.ts';
 
 /** How long objects stay under each prefix of the uploads bucket. */
 export interface UploadLifecycle {
@@ -84,11 +77,8 @@ export class UploadBucket extends Construct {
     const { lifecycle } = props;
     const noncurrentVersionExpiration = Duration.days(lifecycle.noncurrentVersionExpirationDays);
     this.bucket = new Bucket(this, 'Bucket', {
-      blockPublicAccess: BlockPublicAccess.BLOCK_ALL,
-      encryption: BucketEncryption.S3_MANAGED,
-      enforceSSL: true,
+      ...PRIVATE_BUCKET,
       versioned: true,
-      objectOwnership: ObjectOwnership.BUCKET_OWNER_ENFORCED,
       serverAccessLogsBucket: props.accessLogsBucket,
       serverAccessLogsPrefix: 'uploads/',
       removalPolicy: props.removalPolicy ?? RemovalPolicy.RETAIN,
