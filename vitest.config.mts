@@ -20,6 +20,8 @@ const INTEGRATION = [
   'test/core/model-store/s3-store.test.ts',
   'test/core/model-store/publish-models.test.ts',
   'test/core/uploads/**/*.test.ts',
+  // Synthesises the CDK app with a planned configuration.
+  'test/plan/planned-synth.test.ts',
 ];
 
 /**
