@@ -7,8 +7,6 @@
 import { pathToFileURL } from 'node:url';
 import { ModelVersionConflictError, publishRepository } from '../functions/core/model-store/publish.ts';
 
-export { ModelVersionConflictError, publishRepository };
-
 async function main(args: string[]): Promise<void> {
   const [from, to] = args.length === 1 ? ['models', args[0]] : args;
   if (args.length < 1 || args.length > 2 || !to?.startsWith('s3://') || from === undefined) {

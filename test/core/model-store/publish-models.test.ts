@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { GetObjectCommand, HeadObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ModelVersionConflictError, publishRepository } from '../../../scripts/publish-models.ts';
+import { ModelVersionConflictError, publishRepository } from '../../../functions/core/model-store/publish.ts';
 import { S3RVER_CREDENTIALS, S3RVER_REGION, type S3rverHandle, startS3rver } from '../../support/s3rver.ts';
 import { fileOf, type TinyRepository, writeTinyRepository } from './tiny-repository.ts';
 

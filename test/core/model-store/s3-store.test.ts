@@ -9,8 +9,8 @@ import {
   ModelNotFoundError,
   RepositoryUnavailableError,
 } from '../../../functions/core/errors.ts';
+import { publishRepository } from '../../../functions/core/model-store/publish.ts';
 import { createModelStore } from '../../../functions/core/model-store/store.ts';
-import { publishRepository } from '../../../scripts/publish-models.ts';
 import { S3RVER_CREDENTIALS, S3RVER_REGION, type S3rverHandle, startS3rver } from '../../support/s3rver.ts';
 import { fileOf, type TinyRepository, writeTinyRepository } from './tiny-repository.ts';
 
