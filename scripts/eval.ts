@@ -2,7 +2,8 @@
  * `npm run eval`: evaluates a served model on labelled data and publishes the figures as CloudWatch EMF.
  *
  *   npm run eval [-- --task text] [--data spam-assassin,modern-mail:test] [--model name@version]
- *     [--variant int8] [--repository models] [--batch 64] [--plot reliability.svg]
+ *     [--variant int8 | --variant fp32,int8] [--repository models] [--batch 64] [--plot reliability.svg]
+ *     [--save]
  *
  * For each data set (comma-separated) prints accuracy, per-class precision/recall/F1, the confusion matrix,
  * the decision threshold and the expected calibration error, then writes `Accuracy`, `F1`,
@@ -10,13 +11,16 @@
  * dimensions of the inference metrics and a `dataset` one. Data sets: a `.jsonl` or `.csv` file,
  * `spam-assassin[:test|validation|train]` (the corpus' split, test by default) and
  * `modern-mail[:test|validation]` (the out-of-domain set of `test/data/`, whole by default). The default
- * is both test splits, side by side. `--plot` writes a reliability diagram (SVG) of every data set.
+ * is both test splits, side by side. `--variant` takes one variant or a comma-separated list (each data
+ * set is scored with each). `--plot` writes a reliability diagram (SVG) of every data set. `--save` writes
+ * the figures to `bench/results/text-eval.json`, so that documents quote the file rather than a terminal.
  * Only the `text` task has labelled evaluation so far.
  */
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
+import { writeResults } from '../bench/results.ts';
 import { loadSettingsOrExit } from '../functions/core/config/env.ts';
 import { createModelStore } from '../functions/core/model-store/store.ts';
 import { textClassifyTask } from '../functions/text/task.ts';
@@ -41,6 +45,7 @@ const { values } = parseArgs({
     variant: { type: 'string' },
     repository: { type: 'string' },
     batch: { type: 'string', default: '64' },
+    save: { type: 'boolean', default: false },
   },
 });
 
@@ -71,6 +76,43 @@ async function dataSet(data: string): Promise<LabelledText[]> {
   }
   return readLabelledFile(resolve(data));
 }
+/** What `--save` keeps of one evaluation: enough to quote, none of the messages. */
+interface SavedEvaluation {
+  readonly data: string;
+  readonly model: string;
+  readonly variant: string;
+  readonly examples: number;
+  readonly accuracy: number;
+  readonly macroF1: number;
+  /** Per true label: how many, and how many were given each label. */
+  readonly confusion: Record<string, Record<string, number>>;
+  readonly positive?: string;
+  readonly threshold?: number;
+  readonly ece?: number;
+}
+
+function savedEvaluation(data: string, evaluation: ServedEvaluation): SavedEvaluation {
+  const { model, report } = evaluation;
+  const confusion: Record<string, Record<string, number>> = {};
+  for (const [i, truth] of report.labels.entries()) {
+    confusion[truth] = Object.fromEntries(
+      report.labels.map((label, j) => [label, report.confusion[i]?.[j] ?? 0]),
+    );
+  }
+  return {
+    data,
+    model: `${model.name}@${model.version}`,
+    variant: model.variant,
+    examples: report.examples,
+    accuracy: report.accuracy,
+    macroF1: report.macroF1,
+    confusion,
+    ...(evaluation.positive !== undefined ? { positive: evaluation.positive } : {}),
+    ...(evaluation.threshold !== undefined ? { threshold: evaluation.threshold } : {}),
+    ...(evaluation.calibration ? { ece: evaluation.calibration.ece } : {}),
+  };
+}
+
 const dataSets = values.data.split(',').filter((d) => d.trim());
 if (dataSets.length === 0) fail('--data names no data set');
 
@@ -84,29 +126,43 @@ try {
     cacheDir: settings.MODEL_CACHE_DIR ?? cacheDir,
   });
   const series: { name: string; calibration: NonNullable<ServedEvaluation['calibration']> }[] = [];
+  const saved: SavedEvaluation[] = [];
+  const variants = values.variant ? values.variant.split(',').map((v) => v.trim()) : [undefined];
   for (const data of dataSets) {
     const examples = await dataSet(data);
     if (examples.length === 0) fail(`no examples to evaluate in ${data}`);
-    const evaluation = await evaluateServedModel(
-      store,
-      { name, ...(version ? { version } : {}), ...(values.variant ? { variant: values.variant } : {}) },
-      examples,
-      batch,
-    );
-    const { model, report, ms } = evaluation;
-    console.error(`\n== ${model.name}@${model.version} (${model.variant}) on ${data}: ${Math.round(ms)} ms`);
-    console.error(formatReport(report));
-    if (evaluation.positive !== undefined && evaluation.calibration) {
-      const rule =
-        evaluation.threshold !== undefined
-          ? `"${evaluation.positive}" from p >= ${evaluation.threshold.toFixed(4)}`
-          : 'the most probable label';
-      console.error(
-        `decision: ${rule}; expected calibration error of p(${evaluation.positive}) ${evaluation.calibration.ece.toFixed(4)} (10 bins)`,
+    for (const variant of variants) {
+      const evaluation = await evaluateServedModel(
+        store,
+        { name, ...(version ? { version } : {}), ...(variant ? { variant } : {}) },
+        examples,
+        batch,
       );
-      series.push({ name: data, calibration: evaluation.calibration });
+      const { model, report, ms } = evaluation;
+      console.error(
+        `\n== ${model.name}@${model.version} (${model.variant}) on ${data}: ${Math.round(ms)} ms`,
+      );
+      console.error(formatReport(report));
+      if (evaluation.positive !== undefined && evaluation.calibration) {
+        const rule =
+          evaluation.threshold !== undefined
+            ? `"${evaluation.positive}" from p >= ${evaluation.threshold.toFixed(4)}`
+            : 'the most probable label';
+        console.error(
+          `decision: ${rule}; expected calibration error of p(${evaluation.positive}) ${evaluation.calibration.ece.toFixed(4)} (10 bins)`,
+        );
+        series.push({
+          name: variants.length > 1 ? `${data} (${model.variant})` : data,
+          calibration: evaluation.calibration,
+        });
+      }
+      publishEvaluationMetrics(textClassifyTask.name, evaluation, data);
+      saved.push(savedEvaluation(data, evaluation));
     }
-    publishEvaluationMetrics(textClassifyTask.name, evaluation, data);
+  }
+  if (values.save) {
+    const file = await writeResults('text-eval', { evaluations: saved });
+    console.error(`figures written to ${file}`);
   }
   if (values.plot) {
     if (series.length === 0) fail('--plot needs a model with a calibrated label (two labels or a threshold)');

@@ -151,7 +151,7 @@ describe('upload processing while the model repository is failing', () => {
     for (const [i, name] of names.entries())
       messages.push(sqsMessage({ Records: [await uploads.put(name, spamText(200 + i))] }));
     const weights: RequestMatch = (method, path) =>
-      method === 'GET' && path === '/models/spam-fasttext/1/model-int8.onnx';
+      method === 'GET' && path === '/models/spam-fasttext/2/model-int8.onnx';
     // An outage through the first delivery: each message's load tries once (three SDK attempts) and fails.
     uploads.proxy.inject({ kind: 'status', status: 500 }, 9, weights);
     const handler = uploads.handler(1);

@@ -87,8 +87,8 @@ describe("npm start's embedded S3 with a key that leaves its bucket", () => {
     ['%2F', '/uploads/incoming/text/..%2F..%2F..%2F..%2Fescape%2Fpwn.txt', '../../../../escape/pwn.txt'],
     [
       'models bucket',
-      '/uploads/incoming/text/../../../models/spam-fasttext/1/pwn.txt',
-      '../../../models/spam-fasttext/1/pwn.txt',
+      '/uploads/incoming/text/../../../models/spam-fasttext/2/pwn.txt',
+      '../../../models/spam-fasttext/2/pwn.txt',
     ],
   ])('refuses a PUT through ".." (%s) with a 400 and stores nothing there', async (_, path, rest) => {
     // Where s3rver would have put it: the key joined to the bucket's folder, `..` resolved.
@@ -103,7 +103,7 @@ describe("npm start's embedded S3 with a key that leaves its bucket", () => {
 
   it('refuses a copy whose source key climbs into the models bucket', async () => {
     const answer = await server.s3Request('PUT', '/uploads/incoming/text/copied.json', '', {
-      'x-amz-copy-source': '/uploads/../models/spam-fasttext/1/featurizer.json',
+      'x-amz-copy-source': '/uploads/../models/spam-fasttext/2/featurizer.json',
     });
 
     expect(answer.status).toBe(400);

@@ -123,7 +123,7 @@ describe('the configuration', () => {
     );
 
     expect(() => resolveDeployment(config, MODEL_REPOSITORY_DIR)).toThrow(
-      /tasks\.text\.lambda\.model: variant fp32 is not what spam-fasttext@1 serves on the lambda tier: its manifest maps lambda to int8/,
+      /tasks\.text\.lambda\.model: variant fp32 is not what spam-fasttext@2 serves on the lambda tier: its manifest maps lambda to int8/,
     );
     expect(() =>
       resolveDeployment(
@@ -142,7 +142,7 @@ describe('the configuration', () => {
     const { tasks } = resolveDeployment(config, MODEL_REPOSITORY_DIR);
     const byKey = Object.fromEntries(tasks.map((task) => [task.key, task]));
 
-    expect(byKey.text?.lambda?.model).toMatchObject({ ref: 'spam-fasttext@1', variant: 'int8' });
+    expect(byKey.text?.lambda?.model).toMatchObject({ ref: 'spam-fasttext@2', variant: 'int8' });
     expect(byKey.speech?.lambda?.model).toMatchObject({ ref: 'silero-vad@1', variant: 'fp32' });
     expect(byKey.image?.gpu?.model).toMatchObject({ ref: 'ppocr-v4@1', variant: 'fp32' });
     expect(byKey.image?.gpu).toMatchObject({

@@ -231,7 +231,7 @@ describe('the Inferlet stack', () => {
     const models = id(stack.models.bucket);
     const expected: Partial<Record<TaskKey, string>> = {
       image: 'ppocr-v4@1',
-      text: 'spam-fasttext@1',
+      text: 'spam-fasttext@2',
       speech: 'silero-vad@1',
     };
 
@@ -791,7 +791,7 @@ describe('a deployment that names an imported encoder for text-embed', () => {
     }
     expect(variables(upload.function)).toMatchObject({ MAX_UPLOAD_BYTES: String(10 * 1024 * 1024) });
     expect(variables(stack.lambdaTasks.get('text')?.http.function as IConstruct)).toMatchObject({
-      MODEL_TEXT_CLASSIFY: 'spam-fasttext@1',
+      MODEL_TEXT_CLASSIFY: 'spam-fasttext@2',
     });
   });
 

@@ -90,7 +90,7 @@ describe('deploying an imported model', () => {
 
     expect(deployment.tasks.map((t) => t.lambda?.model.ref)).toEqual([
       'ppocr-v4@1',
-      'spam-fasttext@1',
+      'spam-fasttext@2',
       'silero-vad@1',
     ]);
   });

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { MODERN_TRAIN_REPEATS, spamTrainingSet } from '../../scripts/models/text.ts';
 import { readModernMail } from '../../scripts/text/modern-mail.ts';
 import { readModernTrain } from '../../scripts/text/modern-train.ts';
 import { nearestPairs, shingles } from '../../scripts/text/near-duplicates.ts';
@@ -41,6 +42,21 @@ describe('the modern training corpus of the spam classifier', () => {
     const near = pairs.filter((p) => p.jaccard > MAX_JACCARD || p.containment > MAX_CONTAINMENT);
     expect(evaluation).toHaveLength(200);
     expect(near.map((p) => corpus[p.index]?.text.split('\n')[0])).toEqual([]);
+  });
+});
+
+describe('the default model’s training set', () => {
+  it('follows SpamAssassin’s training split with the modern corpus, each of its messages the set number of times', () => {
+    const spamAssassin = [
+      { text: 'a', label: 'ham' },
+      { text: 'b', label: 'spam' },
+    ];
+    const modern = [{ text: 'c', label: 'ham' }];
+
+    const joined = spamTrainingSet(spamAssassin, modern);
+
+    expect(MODERN_TRAIN_REPEATS).toBeGreaterThan(1);
+    expect(joined.map((e) => e.text)).toEqual(['a', 'b', ...Array(MODERN_TRAIN_REPEATS).fill('c')]);
   });
 });
 

@@ -73,7 +73,7 @@ export const TASK_DOCS: Readonly<
     examples: {
       request: { text: 'WIN a FREE cruise! Reply now to claim your prize', explain: 5 },
       result: {
-        model: 'spam-fasttext@1',
+        model: 'spam-fasttext@2',
         results: [
           {
             label: 'spam',

@@ -161,7 +161,7 @@ describe('the environment schema', () => {
       MODEL_REPOSITORY: 's3://inferlet-models-123/',
       MODEL_CACHE_DIR: '/tmp/models',
       MODEL_TIER: 'lambda',
-      MODEL_TEXT_CLASSIFY: 'spam-fasttext@1',
+      MODEL_TEXT_CLASSIFY: 'spam-fasttext@2',
       MAX_UPLOAD_BYTES: '10485760',
       UPLOAD_CONCURRENCY: '1',
       NODE_OPTIONS: '--enable-source-maps',
@@ -180,7 +180,7 @@ describe('the environment schema', () => {
       MAX_UPLOAD_BYTES: 10_485_760,
       UPLOAD_CONCURRENCY: 1,
     });
-    expect(modelChoiceOf(lambda, 'text/classify')).toEqual({ name: 'spam-fasttext', version: '1' });
+    expect(modelChoiceOf(lambda, 'text/classify')).toEqual({ name: 'spam-fasttext', version: '2' });
   });
 
   it('reads values with spaces, in any case for enumerations, and empty values as unset', () => {

@@ -80,7 +80,7 @@ describe('uploads addressed to tasks', () => {
     expect(embedded.embeddings).toHaveLength(1);
     for (const key of ['results/text/mail.txt.json', 'results/text/classify/mail.txt.json']) {
       const classified = await uploads.readJson(key);
-      expect(classified).toMatchObject({ model: 'spam-fasttext@1', results: [{ label: 'spam' }] });
+      expect(classified).toMatchObject({ model: 'spam-fasttext@2', results: [{ label: 'spam' }] });
     }
     expect(await uploads.keys('errors/text/')).toEqual([]);
   });
@@ -92,7 +92,7 @@ describe('uploads addressed to tasks', () => {
 
     expect(batchItemFailures).toEqual([]);
     expect(await uploads.readJson('results/text/2026/embed/mail.txt.json')).toMatchObject({
-      model: 'spam-fasttext@1',
+      model: 'spam-fasttext@2',
     });
   });
 

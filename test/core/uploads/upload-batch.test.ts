@@ -52,7 +52,7 @@ describe('the upload handler on a batch of SQS messages', () => {
       [malformed, notJson, notS3, noRecords, badKey].map((m) => m.messageId).sort(),
     );
     expect(await uploads.readJson('results/text/first.txt.json')).toMatchObject({
-      model: 'spam-fasttext@1',
+      model: 'spam-fasttext@2',
       results: [{ label: 'spam' }],
       source: { key: 'incoming/text/first.txt', etag: first.s3.object.eTag },
     });
