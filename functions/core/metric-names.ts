@@ -1,9 +1,12 @@
 /**
  * The names and dimension sets of Inferlet's EMF metrics, shared by the code that emits them
  * (`functions/core/metrics.ts`) and the CDK code that graphs and alarms on them
- * (`infra/constructs/monitoring.ts`), so an alarm cannot name a metric or a dimension that is never emitted.
+ * (`infra/constructs/monitoring/emf-metrics.ts` and the GPU service's scaling), so an alarm cannot name a
+ * metric or a dimension that is never emitted (`test/infra/monitoring-metrics.test.ts` checks it against
+ * captured EMF).
  *
- * No imports: the CDK app loads this file, and it must not pull in Powertools or onnxruntime.
+ * No imports: the CDK app and every Lambda bundle load this file (`config/env.ts` takes the default
+ * namespace from it), and it must not pull in Powertools or onnxruntime.
  */
 
 /**
