@@ -18,7 +18,8 @@ import { parseArgs } from 'node:util';
 import { Pooling } from '../functions/core/model-store/manifest.ts';
 import { ModelVersionConflictError, publishRepository } from '../functions/core/model-store/publish.ts';
 import { openRepository } from '../functions/core/model-store/repository.ts';
-import { isSegment } from '../functions/core/model-store/segment.ts';
+import { isSegment, SEGMENT_RULE } from '../functions/core/model-store/segment.ts';
+import { defaultVersion } from '../functions/core/model-store/versions.ts';
 import { writeModelVersion } from '../functions/core/model-store/write-model.ts';
 import {
   IMPORTABLE_TASKS,
@@ -50,11 +51,11 @@ function positive(value: string | undefined, what: string): number | undefined {
   return n;
 }
 
-/** The next version of `name` in a repository: one above the highest numeric version, else 1. */
+/** The next version of `name` in a repository: one above the store's default (highest numeric) version, else 1. */
 async function nextVersion(repository: string, name: string): Promise<string> {
   const versions = await openRepository(repository).listVersions(name);
-  const numbers = versions.map((v) => Number(v.version)).filter(Number.isInteger);
-  return String(numbers.length ? Math.max(...numbers) + 1 : 1);
+  const latest = defaultVersion(versions.map((v) => v.version));
+  return latest === undefined ? '1' : String(BigInt(latest) + 1n);
 }
 
 /**
@@ -82,9 +83,9 @@ export async function importModel(
   });
   const { from, name, repository = 'models' } = values;
   if (!from || !name) throw new UsageError('--from and --name are required');
-  if (!isSegment(name)) throw new UsageError(`--name must be letters, digits, . _ - (got "${name}")`);
+  if (!isSegment(name)) throw new UsageError(`--name: ${SEGMENT_RULE} (got "${name}")`);
   if (values.version !== undefined && !isSegment(values.version)) {
-    throw new UsageError(`--version must be letters, digits, . _ - (got "${values.version}")`);
+    throw new UsageError(`--version: ${SEGMENT_RULE} (got "${values.version}")`);
   }
   if (values.task !== undefined && !(IMPORTABLE_TASKS as readonly string[]).includes(values.task)) {
     throw new UsageError(`--task must be one of ${IMPORTABLE_TASKS.join(', ')} (got "${values.task}")`);
