@@ -18,6 +18,7 @@ import { join } from 'node:path';
 import { GetObjectCommand, HeadObjectCommand, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { LocalRepository, parseS3Location } from './repository.ts';
 import { sha256File } from './sha256-file.ts';
+import { compareVersionRefs } from './versions.ts';
 
 /** Options of {@link publishRepository}. */
 export interface PublishOptions {
@@ -97,9 +98,7 @@ export async function publishRepository(options: PublishOptions): Promise<Publis
 
   const files: Upload[] = [];
   const manifests: Upload[] = [];
-  const refs = (await local.listVersions()).sort((a, b) =>
-    `${a.name}/${a.version}`.localeCompare(`${b.name}/${b.version}`),
-  );
+  const refs = (await local.listVersions()).sort(compareVersionRefs);
   for (const { name, version } of refs) {
     const manifest = await local.readManifest(name, version);
     for (const file of manifest.files) {

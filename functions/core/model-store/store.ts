@@ -16,7 +16,7 @@ import { type ModelRepository, type ModelVersionRef, openRepository } from './re
 import { isSegment } from './segment.ts';
 import { sha256File } from './sha256-file.ts';
 import type { LoadedModel, ModelIndexEntry, ModelState, ModelStore } from './types.ts';
-import { compareVersions, defaultVersion, sortVersions } from './versions.ts';
+import { compareVersionRefs, defaultVersion, sortVersions } from './versions.ts';
 
 /** Options of {@link createModelStore}; each falls back to the environment, then to a default. */
 export interface ModelStoreOptions {
@@ -112,7 +112,7 @@ export class RepositoryModelStore implements ModelStore {
 
   async index(): Promise<ModelIndexEntry[]> {
     const refs = await this.repository.listVersions();
-    return refs.sort(compareRefs).map(({ name, version }) => {
+    return refs.sort(compareVersionRefs).map(({ name, version }) => {
       const state = this.state(name, version);
       const reason = state === 'FAILED' ? this.records.get(key(name, version))?.failure : undefined;
       return reason === undefined ? { name, version, state } : { name, version, state, reason };
@@ -335,8 +335,4 @@ function reasonOf(error: unknown): string {
   return error instanceof InferletError
     ? error.message
     : 'the model failed to load; the server log has the cause';
-}
-
-function compareRefs(a: ModelVersionRef, b: ModelVersionRef): number {
-  return a.name < b.name ? -1 : a.name > b.name ? 1 : compareVersions(a.version, b.version);
 }

@@ -21,6 +21,14 @@ export function compareVersions(a: string, b: string): number {
   return a < b ? -1 : a > b ? 1 : 0;
 }
 
+/** Model versions by name (text order), then by {@link compareVersions}. */
+export function compareVersionRefs(
+  a: { readonly name: string; readonly version: string },
+  b: { readonly name: string; readonly version: string },
+): number {
+  return a.name < b.name ? -1 : a.name > b.name ? 1 : compareVersions(a.version, b.version);
+}
+
 /** `versions` sorted by {@link compareVersions}, as a new array. */
 export function sortVersions(versions: Iterable<string>): string[] {
   return [...versions].sort(compareVersions);

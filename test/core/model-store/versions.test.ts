@@ -25,6 +25,18 @@ describe('model versions', () => {
     expect(compareVersions('7', '7')).toBe(0);
   });
 
+  it('order model versions by name, then by version', () => {
+    const refs = [
+      { name: 'b', version: '1' },
+      { name: 'a', version: '10' },
+      { name: 'a', version: '9' },
+    ];
+
+    const sorted = [...refs].sort(compareVersionRefs);
+
+    expect(sorted.map((r) => `${r.name}@${r.version}`)).toEqual(['a@9', 'a@10', 'b@1']);
+  });
+
   it('default to the highest numeric version, and to none when every version is named', () => {
     expect(defaultVersion(['1', '10', '2', 'beta'])).toBe('10');
     expect(defaultVersion(['9', '10'])).toBe('10'); // not the text order, where '9' is last
