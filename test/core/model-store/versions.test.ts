@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { isSegment } from '../../../functions/core/model-store/segment.ts';
 import {
+  compareVersionRefs,
   compareVersions,
   defaultVersion,
   sortVersions,
