@@ -1,27 +1,5 @@
-/**
- * `npm run bench:lambda-memory`: what each task costs on Lambda at each memory size. Lambda gives CPU in
- * proportion to memory (1769 MB is one vCPU), so the bench runs each task's bundled HTTP handler (esbuild,
- * as `npm run build` and the CDK asset bundle it) with the onnxruntime and sharp layers, against the model
- * repository published to s3rver, in a child process held to 0.5, 1, 1.5 and 2 vCPU by a CPU quota:
- *
- * - cgroup v2 `cpu.max` or v1 `cpu.cfs_quota_us` of a child cgroup where this process may write them, with
- *   the highest CPU weight, so that other work on a busy machine cannot take the share (Lambda guarantees it);
- * - else a duty cycle: the child is stopped (SIGSTOP) for the part of each 100 ms period beyond its share.
- *
- * Each (task, share) starts COLD_PROCESSES fresh processes with an empty model cache; each answers one cold
- * request (node start, bundle import, S3 download, session creation, first inference) and WARM_RUNS warm
- * ones. The image task's cold start is also measured at 1 vCPU with fp32 models against `MODEL_TIER=lambda`
- * (the quantized variants). Figures go to `bench/results/lambda-memory.json`, which `npm run plan` reads.
- *
- * What it cannot show: Lambda's own sandbox start and code download (before Node starts), and the network
- * between a function and S3 (s3rver is on loopback).
- *
- * Env: LAMBDA_SHARES (default 0.5,1,1.5,2), COLD_PROCESSES (default 3), WARM_RUNS (default 5), LAMBDA_QUOTA
- * (`duty-cycle` forces the fallback).
- */
-import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, rmdirSync, symlinkSync, writeFileSync } from 'node:fs';
-import { mkdir, mkdtemp, rm, rmdir, writeFile } from 'node:fs/promises';
+import { mkdirSync, readdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { S3Client } from '@aws-sdk/client-s3';
@@ -32,16 +10,16 @@ import { bundleFunction, LAMBDA_ENTRIES } from '../scripts/bundle.ts';
 import { httpApiEvent, lambdaContext } from '../test/support/api-gateway-event.ts';
 import { renderText, stackLines } from '../test/support/render-text.ts';
 import { S3RVER_CREDENTIALS, S3RVER_REGION, startS3rver } from '../test/support/s3rver.ts';
+import { cpuQuota, PERIOD_US } from './cpu-quota.ts';
 import { writeResults } from './results.ts';
 import { benchRecordings } from './speech-audio.ts';
 import { median, quantile } from './stats.ts';
 
 const SHARES = (process.env.LAMBDA_SHARES ?? '0.5,1,1.5,2').split(',').map(Number);
-const COLD_PROCESSES = Number(process.env.COLD_PROCESSES ?? 3);
-const WARM_RUNS = Number(process.env.WARM_RUNS ?? 5);
+const COLD_PROCESSES = Number(process.env.COLD_PROCESSES ?? 4);
+const WARM_RUNS = Number(process.env.WARM_RUNS ?? 10);
 /** Lambda's memory for one vCPU. */
 const MB_PER_VCPU = 1769;
-const PERIOD_US = 100_000;
 
 /** The tasks measured: the Lambda bundle, its route and a request body like the traffic it serves. */
 const TASKS = [
@@ -51,69 +29,8 @@ const TASKS = [
 ] as const;
 type Task = (typeof TASKS)[number];
 
-/** How the child's CPU is held to its share. */
-type QuotaMethod = 'cgroup-v2 cpu.max' | 'cgroup-v1 cpu.cfs_quota_us' | 'SIGSTOP/SIGCONT duty cycle';
-
-/** Where a child cgroup with a CPU quota can be made, and how; undefined: use the duty cycle. */
-function cgroupRoot(): { dir: string; method: QuotaMethod } | undefined {
-  const probe = (dir: string, file: string) => {
-    try {
-      const group = join(dir, `inferlet-bench-probe-${process.pid}`);
-      mkdirSync(group);
-      const ok = existsSync(join(group, file));
-      rmdirSync(group);
-      return ok;
-    } catch {
-      return false;
-    }
-  };
-  if (probe('/sys/fs/cgroup', 'cpu.max')) return { dir: '/sys/fs/cgroup', method: 'cgroup-v2 cpu.max' };
-  if (probe('/sys/fs/cgroup/cpu', 'cpu.cfs_quota_us'))
-    return { dir: '/sys/fs/cgroup/cpu', method: 'cgroup-v1 cpu.cfs_quota_us' };
-  return undefined;
-}
-
 // LAMBDA_QUOTA=duty-cycle forces the fallback, to check it where a cgroup is writable.
-const cgroup = process.env.LAMBDA_QUOTA === 'duty-cycle' ? undefined : cgroupRoot();
-const quotaMethod: QuotaMethod = cgroup?.method ?? 'SIGSTOP/SIGCONT duty cycle';
-
-/** Makes a cgroup holding its members to `share` CPUs; returns its folder. */
-async function quotaGroup(share: number): Promise<string> {
-  if (!cgroup) throw new Error('no writable cgroup');
-  const dir = join(cgroup.dir, `inferlet-bench-${process.pid}-${String(share).replace('.', '_')}`);
-  await mkdir(dir, { recursive: true });
-  const quota = Math.round(share * PERIOD_US);
-  // The highest weight as well: on a machine busy with other work a quota is only a ceiling, and the child
-  // would get less than its share; Lambda guarantees the share, so the bench claims it first.
-  if (cgroup.method === 'cgroup-v2 cpu.max') {
-    await writeFile(join(dir, 'cpu.max'), `${quota} ${PERIOD_US}`);
-    await writeFile(join(dir, 'cpu.weight'), '10000');
-  } else {
-    await writeFile(join(dir, 'cpu.cfs_period_us'), String(PERIOD_US));
-    await writeFile(join(dir, 'cpu.cfs_quota_us'), String(quota));
-    await writeFile(join(dir, 'cpu.shares'), '262144');
-  }
-  return dir;
-}
-
-/**
- * Holds `child` to `share` of this machine's CPUs by stopping it for the rest of each period: coarser than
- * a cgroup quota (a stopped process also stops its I/O), so it is the fallback only.
- */
-function dutyCycle(child: ChildProcess, share: number): () => void {
-  const running = Math.min(1, share / availableParallelism());
-  if (running >= 1) return () => {};
-  let stopped = false;
-  const timer = setInterval(() => {
-    child.kill('SIGCONT');
-    setTimeout(() => child.kill('SIGSTOP'), (PERIOD_US / 1000) * running);
-    stopped = true;
-  }, PERIOD_US / 1000);
-  return () => {
-    clearInterval(timer);
-    if (stopped) child.kill('SIGCONT');
-  };
-}
+const quota = cpuQuota(process.env.LAMBDA_QUOTA === 'duty-cycle');
 
 /** The child's program: import the bundle, answer the events in turn, print timings as one JSON line. */
 const RUNNER = `import { readFileSync } from 'node:fs';
@@ -156,10 +73,9 @@ interface ProcessRun {
 }
 
 const work = await mkdtemp(join(tmpdir(), 'inferlet-bench-lambda-'));
-const groups: string[] = [];
 const s3 = await startS3rver({ buckets: ['models'] });
 try {
-  console.log(`CPU quota by ${quotaMethod}; ${availableParallelism()} CPUs here`);
+  console.log(`CPU quota by ${quota.method}; ${availableParallelism()} CPUs here`);
   const layers = [
     buildOnnxRuntimeLayer(join(work, 'layers', 'onnxruntime')),
     buildSharpLayer(join(work, 'layers', 'sharp')),
@@ -221,25 +137,9 @@ try {
       LOG_LEVEL: 'info',
       ...env,
     };
-    let group: string | undefined;
-    if (cgroup) {
-      group = await quotaGroup(share);
-      if (!groups.includes(group)) groups.push(group);
-    }
     const loadAverage = loadavg()[0] ?? 0;
     const started = performance.timeOrigin + performance.now();
-    // In the cgroup before node starts: the shell joins it, then becomes node.
-    const child = group
-      ? spawn(
-          'sh',
-          ['-c', `echo $$ > "${group}/cgroup.procs" && exec "$0" "$@"`, process.execPath, ...args],
-          {
-            cwd: dir,
-            env: childEnv,
-          },
-        )
-      : spawn(process.execPath, args, { cwd: dir, env: childEnv });
-    const release = group ? () => {} : dutyCycle(child, share);
+    const { child, release } = await quota.spawn(share, process.execPath, args, { cwd: dir, env: childEnv });
     let stdout = '';
     let stderr = '';
     child.stdout?.on('data', (chunk) => {
@@ -355,7 +255,7 @@ try {
   }
   const file = await writeResults('lambda-memory', {
     quota: {
-      method: quotaMethod,
+      method: quota.method,
       periodUs: PERIOD_US,
       weight:
         'highest (cpu.shares 262144 / cpu.weight 10000), so other work on the machine cannot take the share',
@@ -374,7 +274,7 @@ try {
   console.log(`written to ${file}`);
 } finally {
   await s3.stop();
-  for (const group of groups) await rmdir(group).catch(() => undefined);
+  await quota.close();
   await rm(work, { recursive: true, force: true });
 }
 
