@@ -111,7 +111,9 @@ export function costLambdaOption(
   // AWS bills the init phase of on-demand functions; a cold request lasts its cold start.
   const meanOnDemandMs = option.warmP50Ms + coldShare * option.coldStartMs;
   const onDemand = onDemandCost(requests, meanOnDemandMs, option.memoryMb, prices.lambda);
-  const provisionedHours = HOURS_PER_MONTH * (inputs.hoursPerDay / 24);
+  // All month: the configuration's provisionedConcurrency is constant (no schedule), so it is paid in the
+  // hours without traffic too.
+  const provisionedHours = HOURS_PER_MONTH;
   const provisioned = provisionedCost(
     requests,
     option.warmP50Ms,

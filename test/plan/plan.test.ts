@@ -174,3 +174,15 @@ describe('the break-even rate', () => {
     expect(breakEvenRps((rps) => ({ lambda: rps, gpu: 500 + 10 * rps }))).toBeUndefined();
   });
 });
+
+describe('provisioned concurrency with part-time traffic', () => {
+  it('is paid all month, as the configuration keeps it', () => {
+    const plan = planTask({ ...INPUTS, hoursPerDay: 8 }, MEASURED, PRICES);
+    const candidate = plan.lambda.candidates[1];
+
+    expect(candidate?.provisioned.provisioned).toBeCloseTo(
+      (candidate?.environments ?? 0) * (1769 / 1024) * 730 * 3600 * 0.000004,
+      6,
+    );
+  });
+});
