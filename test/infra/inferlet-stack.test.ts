@@ -545,7 +545,7 @@ describe('the Inferlet stack', () => {
       Bucket: { Ref: id(stack.models.bucket) },
       Files: expect.arrayContaining([
         expect.stringMatching(/^ppocr-v4-det\/1\/\S+\.onnx [0-9a-f]{64}$/),
-        expect.stringMatching(/^spam-fasttext\/1\/manifest\.json [0-9a-f]{64}$/),
+        expect.stringMatching(/^spam-fasttext\/2\/manifest\.json [0-9a-f]{64}$/),
       ]),
     });
   });
