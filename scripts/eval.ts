@@ -28,7 +28,9 @@ import { reliabilitySvg } from './text/calibration.ts';
 import { formatReport } from './text/classification-report.ts';
 import { type LabelledText, readLabelledFile } from './text/dataset.ts';
 import {
+  type EvaluationFigures,
   evaluateServedModel,
+  evaluationFigures,
   publishEvaluationMetrics,
   type ServedEvaluation,
 } from './text/evaluate-model.ts';
@@ -76,43 +78,6 @@ async function dataSet(data: string): Promise<LabelledText[]> {
   }
   return readLabelledFile(resolve(data));
 }
-/** What `--save` keeps of one evaluation: enough to quote, none of the messages. */
-interface SavedEvaluation {
-  readonly data: string;
-  readonly model: string;
-  readonly variant: string;
-  readonly examples: number;
-  readonly accuracy: number;
-  readonly macroF1: number;
-  /** Per true label: how many, and how many were given each label. */
-  readonly confusion: Record<string, Record<string, number>>;
-  readonly positive?: string;
-  readonly threshold?: number;
-  readonly ece?: number;
-}
-
-function savedEvaluation(data: string, evaluation: ServedEvaluation): SavedEvaluation {
-  const { model, report } = evaluation;
-  const confusion: Record<string, Record<string, number>> = {};
-  for (const [i, truth] of report.labels.entries()) {
-    confusion[truth] = Object.fromEntries(
-      report.labels.map((label, j) => [label, report.confusion[i]?.[j] ?? 0]),
-    );
-  }
-  return {
-    data,
-    model: `${model.name}@${model.version}`,
-    variant: model.variant,
-    examples: report.examples,
-    accuracy: report.accuracy,
-    macroF1: report.macroF1,
-    confusion,
-    ...(evaluation.positive !== undefined ? { positive: evaluation.positive } : {}),
-    ...(evaluation.threshold !== undefined ? { threshold: evaluation.threshold } : {}),
-    ...(evaluation.calibration ? { ece: evaluation.calibration.ece } : {}),
-  };
-}
-
 const dataSets = values.data.split(',').filter((d) => d.trim());
 if (dataSets.length === 0) fail('--data names no data set');
 
@@ -126,7 +91,7 @@ try {
     cacheDir: settings.MODEL_CACHE_DIR ?? cacheDir,
   });
   const series: { name: string; calibration: NonNullable<ServedEvaluation['calibration']> }[] = [];
-  const saved: SavedEvaluation[] = [];
+  const saved: EvaluationFigures[] = [];
   const variants = values.variant ? values.variant.split(',').map((v) => v.trim()) : [undefined];
   for (const data of dataSets) {
     const examples = await dataSet(data);
@@ -157,7 +122,7 @@ try {
         });
       }
       publishEvaluationMetrics(textClassifyTask.name, evaluation, data);
-      saved.push(savedEvaluation(data, evaluation));
+      saved.push(evaluationFigures(evaluation, data));
     }
   }
   if (values.save) {

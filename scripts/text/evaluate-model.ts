@@ -98,3 +98,43 @@ export function publishEvaluationMetrics(task: string, evaluation: ServedEvaluat
     perClass.publishStoredMetrics();
   }
 }
+
+/** What `npm run eval -- --save` keeps of one evaluation: enough to quote, none of the messages. */
+export interface EvaluationFigures {
+  readonly data?: string;
+  /** `name@version`. */
+  readonly model: string;
+  readonly variant: string;
+  readonly examples: number;
+  readonly accuracy: number;
+  readonly macroF1: number;
+  /** For each true label, how many examples were given each label. */
+  readonly confusion: Record<string, Record<string, number>>;
+  readonly positive?: string;
+  readonly threshold?: number;
+  /** Expected calibration error of the positive label's probability (10 bins). */
+  readonly ece?: number;
+}
+
+/** The figures of an evaluation, as a results file keeps them (`dataset` names the data it was run on). */
+export function evaluationFigures(evaluation: ServedEvaluation, dataset?: string): EvaluationFigures {
+  const { model, report } = evaluation;
+  const confusion: Record<string, Record<string, number>> = {};
+  for (const [i, truth] of report.labels.entries()) {
+    confusion[truth] = Object.fromEntries(
+      report.labels.map((label, j) => [label, report.confusion[i]?.[j] ?? 0]),
+    );
+  }
+  return {
+    ...(dataset !== undefined ? { data: dataset } : {}),
+    model: `${model.name}@${model.version}`,
+    variant: model.variant,
+    examples: report.examples,
+    accuracy: report.accuracy,
+    macroF1: report.macroF1,
+    confusion,
+    ...(evaluation.positive !== undefined ? { positive: evaluation.positive } : {}),
+    ...(evaluation.threshold !== undefined ? { threshold: evaluation.threshold } : {}),
+    ...(evaluation.calibration ? { ece: evaluation.calibration.ece } : {}),
+  };
+}

@@ -4,7 +4,11 @@ import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createModelStore } from '../../functions/core/model-store/store.ts';
 import { classificationReport, f1Of, formatReport } from '../../scripts/text/classification-report.ts';
-import { evaluateServedModel, publishEvaluationMetrics } from '../../scripts/text/evaluate-model.ts';
+import {
+  evaluateServedModel,
+  evaluationFigures,
+  publishEvaluationMetrics,
+} from '../../scripts/text/evaluate-model.ts';
 import { type SpamTestModel, writeSpamTestModel } from '../support/text-models.ts';
 
 describe('the classification report', () => {
@@ -87,5 +91,30 @@ describe('evaluating a served text model', () => {
     );
     const spam = records.find((r) => r.label === 'spam');
     expect(spam.F1).toBeCloseTo(f1Of(evaluation.report, 'spam') * 100, 6);
+  });
+
+  it('keeps counts, rates and the calibration of an evaluation for its results file, and none of the texts', async () => {
+    const store = createModelStore({ repository: join(dir, 'repository'), cacheDir: join(dir, 'cache') });
+    const evaluation = await evaluateServedModel(
+      store,
+      { name: 'spam-small', variant: 'fp32' },
+      trained.test,
+    );
+
+    const figures = evaluationFigures(evaluation, 'held-out.jsonl');
+
+    const [ham, spam] = evaluation.report.confusion as [number[], number[]];
+    expect(figures).toMatchObject({
+      data: 'held-out.jsonl',
+      model: 'spam-small@1',
+      variant: 'fp32',
+      examples: trained.test.length,
+      accuracy: evaluation.report.accuracy,
+      positive: 'spam',
+      confusion: { ham: { ham: ham[0], spam: ham[1] }, spam: { ham: spam[0], spam: spam[1] } },
+    });
+    expect(figures.ece).toBe(evaluation.calibration?.ece);
+    const saved = JSON.stringify(figures);
+    expect(trained.test.some((e) => saved.includes(e.text.slice(0, 20)))).toBe(false);
   });
 });
