@@ -11,7 +11,9 @@
  *   FNV-1a of the text): each fold scored by a model trained on SpamAssassin and the other four folds, at
  *   that model's own threshold. It is the one measure of mail of today's kind that no threshold saw.
  *
- * The test splits are not read: they are for `npm run eval` on the chosen model only.
+ * Without names it runs the recipes with the modern training corpus ({@link DATA_RECIPES}); the earlier
+ * recipes on SpamAssassin alone ({@link RECIPES}) run when named. The test splits are not read: they are for
+ * `npm run eval` on the chosen model only.
  */
 import { forwardLogits, softmax } from '../../functions/text/fasttext-model.ts';
 import { featurize, fnv1a32 } from '../../functions/text/featurizer.ts';
