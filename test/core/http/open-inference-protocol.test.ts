@@ -60,7 +60,8 @@ describe('Open Inference Protocol v2', () => {
     expect(body.extensions).toBeInstanceOf(Array);
   });
 
-  it('gives model metadata with and without a version', async () => {
+  it('gives model metadata with its execution provider, with and without a version', async () => {
+    await server.runtime.service.warm();
     const plain = await readJson(await get('/v2/models/ppocr-mobile-v2-cls'));
     const versioned = await get('/v2/models/ppocr-mobile-v2-cls/versions/1');
 
@@ -70,6 +71,7 @@ describe('Open Inference Protocol v2', () => {
       platform: 'onnxruntime_onnx',
       inputs: [{ name: 'x', datatype: 'FP32', shape: [-1, 3, 48, 192] }],
       outputs: [{ name: 'softmax_0.tmp_0', datatype: 'FP32', shape: [-1, 2] }],
+      execution_provider: { requested: 'cpu', provider: 'cpu', warmedShapes: 0 },
     });
     expect(await readJson(versioned)).toEqual(plain);
   });
