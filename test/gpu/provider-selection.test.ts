@@ -2,7 +2,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
-import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { loadSettings } from '../../functions/core/config/env.ts';
 import {
   type ExecutionProvider,
@@ -43,6 +43,27 @@ function tinyModel(): Uint8Array {
     opsetImport: [{ domain: '', version: 13 }],
     graph: { name: 'tiny', node: [node('Relu', ['x'], ['y'])], input: [floats('x')], output: [floats('y')] },
   });
+}
+
+/** The JSON log lines written while `act` runs, at LOG_LEVEL=info. */
+async function logsOf(act: () => Promise<unknown>): Promise<{ level: string; message: string }[]> {
+  vi.stubEnv('LOG_LEVEL', 'info');
+  const lines: string[] = [];
+  const write = vi.spyOn(process.stderr, 'write').mockImplementation((chunk: string | Uint8Array) => {
+    lines.push(String(chunk));
+    return true;
+  });
+  try {
+    await act();
+  } finally {
+    write.mockRestore();
+    vi.unstubAllEnvs();
+  }
+  return lines
+    .join('')
+    .split('\n')
+    .filter((line) => line.startsWith('{'))
+    .map((line) => JSON.parse(line));
 }
 
 /** Whether onnxruntime's WebGPU provider starts on this host (it needs a Vulkan driver). */
@@ -146,6 +167,29 @@ describe('execution provider selection', () => {
 
     expect(report.provider).toBe(webgpu ? 'webgpu' : 'cpu');
     if (!webgpu) expect(Object.keys(report.unavailable ?? {}).sort()).toEqual(['cuda', 'webgpu']);
+  });
+
+  it('warns when a GPU provider asked for, or any on an NVIDIA host, falls back to the CPU', async () => {
+    // A host where every GPU provider fails as WebGPU does without Vulkan.
+    const cpuOnly: SelectionDependencies = {
+      gpuHost: () => false,
+      create: (p, options) =>
+        options.executionProviders?.[0] === 'cpu'
+          ? ort.InferenceSession.create(p, options)
+          : Promise.reject(new Error('Failed to get a WebGPU adapter: No supported adapters')),
+    };
+    const nvidiaHost: SelectionDependencies = { ...cpuOnly, gpuHost: () => true };
+
+    const explicit = await logsOf(() => selectProvider(path, 'webgpu', optionsOf, served, cpuOnly));
+    resetProviderFailures();
+    const laptop = await logsOf(() => selectProvider(path, 'auto', optionsOf, served, cpuOnly));
+    resetProviderFailures();
+    const gpuBox = await logsOf(() => selectProvider(path, 'auto', optionsOf, served, nvidiaHost));
+
+    expect(explicit.map((l) => l.level)).toEqual(['WARN']);
+    expect(explicit[0]?.message).toMatch(/webgpu unavailable for tiny; running on the CPU/);
+    expect(laptop.map((l) => l.level)).toEqual(['INFO']);
+    expect(gpuBox.map((l) => l.level)).toEqual(['WARN']);
   });
 
   it('keeps a model without served shapes on the CPU under auto, trying no GPU provider', async () => {
