@@ -65,7 +65,8 @@ export async function createSileroVad(
   const path = file === undefined ? undefined : model.files.get(file);
   // A model that is not Silero fails its load (503), like any broken model.
   if (!path) throw new Error(`model ${manifest.name}@${manifest.version} has no file for ${variant}`);
-  const session = await createSession(path, { ...config, intraOpThreads: 1 });
+  // The manifest names the model: a per-model execution provider applies to this session too.
+  const session = await createSession(path, { ...config, intraOpThreads: 1 }, manifest);
   const parameters = SileroParameters.safeParse(manifest.parameters ?? {});
   const sampleRates = (parameters.success && parameters.data.sampleRates?.[variant]) || [16000];
   return new SileroVad(session, { sampleRates, batching, maxBatch: manifest.maxBatchSize || undefined });
