@@ -54,21 +54,38 @@ interface Stream {
   /** This stream's model input: the context, then the new window. */
   readonly window: Float32Array;
   /** Its recurrent state, `[2, 128]` (one row per LSTM layer), carried from window to window. */
-  state: Float32Array;
+  readonly state: Float32Array;
   samples: number;
   last: boolean;
   empty: boolean;
 }
 
-/** One stream's window in a model run: its input row and state in, its probability and next state out. */
+/**
+ * One stream's window in a model run: its input row and state in; its probability out, its next state
+ * written over `state` (each stream awaits its run before its next window, so nothing else reads it).
+ */
 interface StepRow {
   readonly input: Float32Array;
   readonly state: Float32Array;
 }
-interface StepResult {
-  readonly probability: number;
-  readonly state: Float32Array;
+
+/**
+ * The feeds of one runner (a call, or a batcher: one run at a time each), reused run after run while the
+ * batch keeps its size: the rows are copied into their buffers, the tensors stay.
+ */
+interface RunBuffers {
+  batch: number;
+  input: Float32Array;
+  state: Float32Array;
+  feeds: Record<string, ort.Tensor>;
 }
+
+const newRunBuffers = (): RunBuffers => ({
+  batch: 0,
+  input: new Float32Array(0),
+  state: new Float32Array(0),
+  feeds: {},
+});
 
 /** `BATCHING`: merge the windows of concurrent calls into shared runs (`on`), never (`off`), or as measured. */
 export type VadBatching = 'auto' | 'on' | 'off';
@@ -104,7 +121,7 @@ export class SileroVad {
   private readonly maxBatch: number;
   /** Whether calls share runs, decided at first use; then one batcher per model rate. */
   private acrossCalls: Promise<boolean> | undefined;
-  private readonly batchers = new Map<number, DynamicBatcher<StepRow, StepResult>>();
+  private readonly batchers = new Map<number, DynamicBatcher<StepRow, number>>();
 
   /**
    * @param session - a Silero v5 session: `input` [B, context + window], `state` [2, B, 128] and, for the
@@ -188,9 +205,10 @@ export class SileroVad {
     });
     const results: VadResult[] = new Array(audios.length);
     for (const [rate, streams] of groups) {
+      const buffers = newRunBuffers();
       const step = shared
         ? this.batcherFor(rate)
-        : { submit: (rows: readonly StepRow[]) => this.runRows(rate, rows) };
+        : { submit: (rows: readonly StepRow[]) => this.runRows(rate, rows, buffers) };
       await this.stream(rate, streams, step, times);
       for (const stream of streams) results[stream.index] = this.result(stream, rate);
     }
@@ -201,7 +219,7 @@ export class SileroVad {
   private async stream(
     rate: number,
     streams: Stream[],
-    step: { submit(rows: readonly StepRow[]): Promise<StepResult[]> },
+    step: { submit(rows: readonly StepRow[]): Promise<number[]> },
     times: VadStageTimes,
   ): Promise<void> {
     const window = WINDOW[rate] as number;
@@ -234,12 +252,10 @@ export class SileroVad {
         if (got < window || stream.samples >= stream.source.length) stream.last = true;
       }
       const t1 = performance.now();
-      const outputs = await step.submit(active.map((s) => ({ input: s.window, state: s.state })));
+      const probabilities = await step.submit(active.map((s) => ({ input: s.window, state: s.state })));
       const t2 = performance.now();
       active.forEach((stream, b) => {
-        const out = outputs[b] as StepResult;
-        stream.state = out.state;
-        if (!stream.empty) stream.segmenter.push(out.probability);
+        if (!stream.empty) stream.segmenter.push(probabilities[b] as number);
       });
       // Finished files leave the batch; the others keep their windows (their context) and state.
       active = active.filter((s) => !s.last);
@@ -250,12 +266,25 @@ export class SileroVad {
     }
   }
 
-  /** One session run over `rows` (windows of streams at `rate`, of one call or several). */
-  private async runRows(rate: number, rows: readonly StepRow[]): Promise<StepResult[]> {
+  /**
+   * One session run over `rows` (windows of streams at `rate`, of one call or several): their speech
+   * probabilities, in order; each row's next state is written over its `state`.
+   */
+  private async runRows(rate: number, rows: readonly StepRow[], buffers: RunBuffers): Promise<number[]> {
     const batch = rows.length;
     const width = (CONTEXT[rate] as number) + (WINDOW[rate] as number);
-    const input = new Float32Array(batch * width);
-    const state = new Float32Array(2 * batch * STATE_WIDTH);
+    // Allocated once per runner and batch size, not per window: a window's run is only ~0.1 ms.
+    if (buffers.batch !== batch) {
+      buffers.batch = batch;
+      buffers.input = new Float32Array(batch * width);
+      buffers.state = new Float32Array(2 * batch * STATE_WIDTH);
+      buffers.feeds = {
+        input: new ort.Tensor('float32', buffers.input, [batch, width]),
+        state: new ort.Tensor('float32', buffers.state, [2, batch, STATE_WIDTH]),
+        ...(this.hasRateInput && { sr: this.rateTensor(rate) }),
+      };
+    }
+    const { input, state, feeds } = buffers;
     rows.forEach((row, b) => {
       input.set(row.input, b * width);
       // `state` is [2, B, 128]: layer-major, so a stream's two rows lie apart.
@@ -265,33 +294,40 @@ export class SileroVad {
           (layer * batch + b) * STATE_WIDTH,
         );
     });
-    const feeds: Record<string, ort.Tensor> = {
-      input: new ort.Tensor('float32', input, [batch, width]),
-      state: new ort.Tensor('float32', state, [2, batch, STATE_WIDTH]),
-    };
-    if (this.hasRateInput) feeds.sr = new ort.Tensor('int64', BigInt64Array.of(BigInt(rate)), []);
     const outputs = await this.session.run(feeds);
     const probabilities = outputs.output?.data as Float32Array;
     const next = outputs.stateN?.data as Float32Array;
-    return rows.map((_, b) => {
-      const own = new Float32Array(2 * STATE_WIDTH);
+    return rows.map((row, b) => {
       for (let layer = 0; layer < 2; layer++)
-        own.set(
+        row.state.set(
           next.subarray((layer * batch + b) * STATE_WIDTH, (layer * batch + b + 1) * STATE_WIDTH),
           layer * STATE_WIDTH,
         );
-      return { probability: probabilities[b] as number, state: own };
+      return probabilities[b] as number;
     });
   }
 
-  private batcherFor(rate: number): DynamicBatcher<StepRow, StepResult> {
+  private readonly rateTensors = new Map<number, ort.Tensor>();
+
+  private rateTensor(rate: number): ort.Tensor {
+    let tensor = this.rateTensors.get(rate);
+    if (!tensor) {
+      tensor = new ort.Tensor('int64', BigInt64Array.of(BigInt(rate)), []);
+      this.rateTensors.set(rate, tensor);
+    }
+    return tensor;
+  }
+
+  private batcherFor(rate: number): DynamicBatcher<StepRow, number> {
     let batcher = this.batchers.get(rate);
     if (!batcher) {
-      batcher = new DynamicBatcher<StepRow, StepResult>({
+      // The batcher runs one merged run at a time, so one set of buffers serves all its runs.
+      const buffers = newRunBuffers();
+      batcher = new DynamicBatcher<StepRow, number>({
         maxBatch: this.maxBatch,
         // The calls of this moment are the ones to merge: no waiting for later ones.
         maxDelayMs: 0,
-        run: (rows) => this.runRows(rate, rows),
+        run: (rows) => this.runRows(rate, rows, buffers),
       });
       this.batchers.set(rate, batcher);
     }
@@ -312,8 +348,10 @@ export class SileroVad {
       state: new Float32Array(2 * STATE_WIDTH),
     });
     const rows = Array.from({ length: 32 }, row);
-    const singleMs = await medianMs(() => this.runRows(16000, [row()]), 15);
-    const batchMs = await medianMs(() => this.runRows(16000, rows), 15);
+    const buffers = newRunBuffers();
+    const single = [row()];
+    const singleMs = await medianMs(() => this.runRows(16000, single, buffers), 15);
+    const batchMs = await medianMs(() => this.runRows(16000, rows, buffers), 15);
     return batchingPays({ singleMs, batchMs, size: rows.length }, { minSavedMs: AUTO_MIN_SAVED_MS });
   }
 
