@@ -29,14 +29,17 @@ export const LAMBDA_ENTRIES: Readonly<Record<string, string>> = Object.freeze(
   ),
 );
 
-/** Bundles one entry; returns the output file. */
-export async function bundleFunction(entry: string, outFile: string): Promise<string> {
+/**
+ * Bundles one entry, everything inlined but the native packages; returns the output file. `target` is the
+ * Node the bundle runs on: Lambda's nodejs22.x by default, the building Node for the GPU image.
+ */
+export async function bundleFunction(entry: string, outFile: string, target = 'node22'): Promise<string> {
   await build({
     entryPoints: [entry],
     outfile: outFile,
     bundle: true,
     platform: 'node',
-    target: 'node22',
+    target,
     format: 'esm',
     minify: true,
     sourcemap: 'linked',

@@ -6,7 +6,7 @@
  */
 import { createRequire } from 'node:module';
 import { Worker } from 'node:worker_threads';
-import type * as ort from 'onnxruntime-node';
+import type { ort } from './onnx.ts';
 import { type SessionConfig, sessionConfigFromEnv, sessionOptions } from './session.ts';
 
 /** What a pipeline needs of a session: its input and output names and `run`. */

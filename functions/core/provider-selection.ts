@@ -6,8 +6,8 @@
  * {@link ProviderReport} that says so, never a silent CPU run.
  */
 import { existsSync } from 'node:fs';
-import * as ort from 'onnxruntime-node';
 import { log } from './log.ts';
+import { ort } from './onnx.ts';
 
 /** Execution providers Inferlet knows how to ask onnxruntime for. */
 export type ExecutionProvider = 'cpu' | 'webgpu' | 'cuda';

@@ -1,6 +1,6 @@
 import { availableParallelism } from 'node:os';
-import * as ort from 'onnxruntime-node';
 import { loadSettings } from './config/env.ts';
+import type { ort } from './onnx.ts';
 import {
   type ExecutionProvider,
   type ModelSessionOptions,
@@ -17,11 +17,6 @@ export type {
 } from './provider-selection.ts';
 export { runtimeErrorText } from './provider-selection.ts';
 
-// onnxruntime's own logger writes coloured text lines to stderr, outside the JSON logs, even at `error`
-// (a failed run prints its message, /onnxruntime_src paths included, before throwing it). Every error it
-// has is thrown to the caller, who logs it as JSON: its logger keeps only `fatal`. The environment level
-// is read when the first session is created, so it is set when this module loads.
-ort.env.logLevel = 'fatal';
 /** onnxruntime's severity for `fatal`, for session options (0 verbose ... 4 fatal). */
 const ORT_FATAL = 4;
 

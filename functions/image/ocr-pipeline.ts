@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
-import * as ort from 'onnxruntime-node';
 import type { LoadedModel } from '../core/model-store/types.ts';
 import { type ModelRunner, openOffThreadSession } from '../core/off-thread-session.ts';
+import { ort } from '../core/onnx.ts';
 import { providerOf, sessionConfigFromEnv } from '../core/session.ts';
 import { type StageTimings, Stopwatch } from '../core/timings.ts';
 import { BatchPolicy } from './batch-policy.ts';

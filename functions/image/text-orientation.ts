@@ -1,4 +1,4 @@
-import * as ort from 'onnxruntime-node';
+import { ort } from '../core/onnx.ts';
 import type { Stopwatch } from '../core/timings.ts';
 import type { BatchPolicy } from './batch-policy.ts';
 import { cropSize, sampleQuad } from './crop.ts';

@@ -1,6 +1,6 @@
-import * as ort from 'onnxruntime-node';
 import { TimeSlicer } from '../core/event-loop.ts';
 import type { ModelRunner } from '../core/off-thread-session.ts';
+import { ort } from '../core/onnx.ts';
 import type { Stopwatch } from '../core/timings.ts';
 import type { BatchPolicy } from './batch-policy.ts';
 import { cropSize, sampleQuad } from './crop.ts';

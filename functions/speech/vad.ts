@@ -1,6 +1,6 @@
-import * as ort from 'onnxruntime-node';
 import { batchingPays, DynamicBatcher, medianMs } from '../core/batching.ts';
 import { readSetting } from '../core/config/env.ts';
+import { ort } from '../core/onnx.ts';
 import { resample } from './resample.ts';
 import type { SampleSource } from './sample-source.ts';
 import { type SegmentationOptions, SpeechSegmenter, segmentationOptions } from './speech-segments.ts';

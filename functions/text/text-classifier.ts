@@ -4,13 +4,13 @@
  * scores and, on request, exact explanations.
  */
 import { readFile } from 'node:fs/promises';
-import * as ort from 'onnxruntime-node';
 import { batchingPays, DynamicBatcher, medianMs } from '../core/batching.ts';
 import { readSetting } from '../core/config/env.ts';
 import { ModelNotReadyError } from '../core/errors.ts';
 import { TimeSlicer } from '../core/event-loop.ts';
 import type { DecisionThreshold } from '../core/model-store/manifest.ts';
 import type { LoadedModel } from '../core/model-store/types.ts';
+import { ort } from '../core/onnx.ts';
 import { Stopwatch } from '../core/timings.ts';
 import { type FastTextWeights, featureContributions } from './fasttext-model.ts';
 import { FASTTEXT_IO, readFastTextOnnx } from './fasttext-onnx.ts';

@@ -3,11 +3,12 @@
  * tokenised, cut to the model's maximum length, padded per run and run in as few runs as the token budget
  * allows; each text's output row comes back on its own, so a text scores the same alone or in a batch.
  */
-import * as ort from 'onnxruntime-node';
+
 import { ModelNotReadyError } from '../core/errors.ts';
 import { TimeSlicer } from '../core/event-loop.ts';
 import type { TransformerSettings } from '../core/model-store/manifest.ts';
 import type { LoadedModel } from '../core/model-store/types.ts';
+import { ort } from '../core/onnx.ts';
 import { Stopwatch } from '../core/timings.ts';
 import { type EncodedText, padBatch, TextTokenizer } from './tokenizer.ts';
 

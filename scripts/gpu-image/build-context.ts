@@ -15,9 +15,8 @@ import { existsSync } from 'node:fs';
 import { cp, mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
-import { build } from 'esbuild';
 import { buildPage } from '../../functions/web/build-page.ts';
-import { ESM_REQUIRE_BANNER, EXTERNAL_PACKAGES } from '../bundle.ts';
+import { bundleFunction, EXTERNAL_PACKAGES } from '../bundle.ts';
 
 const ROOT = resolve(import.meta.dirname, '..', '..');
 const require = createRequire(join(ROOT, 'package.json'));
@@ -92,21 +91,9 @@ async function copyNativePackages(out: string): Promise<void> {
   }
 }
 
-/** Bundles `entry` into `outFile`: everything inlined but the native packages. */
+/** Bundles `entry` into `outFile` for the Node that builds it (the image's): everything inlined but the native packages. */
 export async function bundleServerEntry(entry: string, outFile: string): Promise<void> {
-  await build({
-    entryPoints: [entry],
-    outfile: outFile,
-    bundle: true,
-    platform: 'node',
-    target: TARGET,
-    format: 'esm',
-    minify: true,
-    sourcemap: 'linked',
-    external: EXTERNAL_PACKAGES,
-    banner: { js: ESM_REQUIRE_BANNER },
-    logLevel: 'warning',
-  });
+  await bundleFunction(entry, outFile, TARGET);
 }
 
 /** Builds the application folder at `out` (emptied first); resolves to its size in bytes. */

@@ -1,5 +1,4 @@
 import { Hono } from 'hono';
-import type { InferenceSession, Tensor } from 'onnxruntime-node';
 import { loadSettings } from '../config/env.ts';
 import {
   echoed,
@@ -12,6 +11,7 @@ import type { InferenceService } from '../inference-service.ts';
 import type { ModelManifest } from '../model-store/manifest.ts';
 import type { LoadedModel } from '../model-store/types.ts';
 import { type ModelRunner, openOffThreadSession } from '../off-thread-session.ts';
+import type { InferenceSession, Tensor } from '../onnx.ts';
 import { type ProviderReport, providerOf, runtimeErrorText } from '../session.ts';
 import { parseJsonObject } from '../tasks/request-body.ts';
 import { inferResponseJson, toOrtTensor } from './oip-tensors.ts';

@@ -1,7 +1,7 @@
-import * as ort from 'onnxruntime-node';
 import { echoed, InvalidInputError, PayloadTooLargeError } from '../errors.ts';
 import { FLOAT16_OVERFLOW, fromFloat16Bits, toFloat16Bits } from '../float16.ts';
 import type { TensorDatatype, TensorSpec } from '../model-store/manifest.ts';
+import { ort } from '../onnx.ts';
 
 /** An Open Inference Protocol v2 JSON tensor. */
 export interface OipTensor {

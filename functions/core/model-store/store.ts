@@ -1,6 +1,5 @@
 import { stat } from 'node:fs/promises';
 import type { S3Client } from '@aws-sdk/client-s3';
-import type { InferenceSession } from 'onnxruntime-node';
 import { DEFAULT_MODEL_REPOSITORY, defaultModelCacheDir, loadSettings } from '../config/env.ts';
 import {
   ChecksumMismatchError,
@@ -9,6 +8,7 @@ import {
   InvalidInputError,
   ModelNotFoundError,
 } from '../errors.ts';
+import type { InferenceSession } from '../onnx.ts';
 import { createSession, type SessionConfig } from '../session.ts';
 import { DiskCache, mismatchMessage } from './disk-cache.ts';
 import type { ManifestFile, ModelManifest } from './manifest.ts';

@@ -1,4 +1,4 @@
-import type { InferenceSession } from 'onnxruntime-node';
+import type { InferenceSession } from '../onnx.ts';
 import type { ModelManifest } from './manifest.ts';
 
 /** Open Inference Protocol model states, as `POST /v2/repository/index` reports them. */
