@@ -5,46 +5,20 @@
  */
 import type { BenchResults } from './bench-results.ts';
 import { markdownTable } from './figure-blocks.ts';
-
-type Ocr = BenchResults['ocr'];
-type Speech = BenchResults['speech'];
-
-/** A number with a typographic minus, as the docs' prose writes it. */
-const fixed = (value: number, digits: number) => value.toFixed(digits).replace(/^-/, '−');
-/** A count with its thousands apart: 10 000. */
-const count = (value: number) => String(value).replace(/\B(?=(\d{3})+(?!\d))/g, ' ');
-const ms = (value: number) => `${fixed(value, 1)} ms`;
-const times = (value: number, digits = 2) => `${fixed(value, digits)}×`;
-const range = (values: readonly number[], format: (v: number) => string) => {
-  const [low, high] = [Math.min(...values), Math.max(...values)];
-  const [a, b] = [format(low), format(high)];
-  return a === b ? a : `${a}–${b}`;
-};
-const percent = (value: number) => `${fixed(value * 100, 2)} %`;
-const mib = (bytes: number) => `${fixed(bytes / 2 ** 20, 2)} MiB`;
-
-/** "2026-11-27 04:48 UTC" from an ISO date, or a plain note where the file records none. */
-function when(file: { date?: string; machine?: { date?: string } }): string {
-  const iso = file.date ?? file.machine?.date;
-  return iso ? `${iso.slice(0, 10)} ${iso.slice(11, 16)} UTC` : 'date not recorded';
-}
-
-const load = (before: number, after: number) => `load average ${fixed(before, 2)} → ${fixed(after, 2)}`;
-
-/** The speech bench's row whose contender starts with `prefix`. */
-function speechRow(speech: Speech, prefix: string) {
-  const row = speech.rows.find((r) => r.contender.startsWith(prefix));
-  if (!row) throw new Error(`bench/results/speech.json has no row "${prefix}…"`);
-  return row;
-}
-
-/** A real-time factor as the speech tables show it: the median, and the spread over rounds where there were several. */
-function rtf(row: Speech['rows'][number]): string {
-  const median = `${row['RTF median']}×`;
-  return row['RTF min'] === row['RTF max'] ? median : `${median} (${row['RTF min']}–${row['RTF max']}×)`;
-}
-
-const smallRows = (ocr: Ocr) => ocr.rows.filter((r) => r.small);
+import {
+  count,
+  fixed,
+  load,
+  mib,
+  ms,
+  percent,
+  range,
+  rtf,
+  smallRows,
+  speechRow,
+  times,
+  when,
+} from './format.ts';
 
 /** The README's table: one line per benchmark, its headline figure and the baseline of the same run. */
 function performance(r: BenchResults): string {
