@@ -142,11 +142,12 @@ describe('OIP tensor inference bounds (npm start)', () => {
   });
 
   it("refuses a batch over the manifest's maxBatchSize with 413", async () => {
-    const answer = await inferWithProbes('ppocr-v4-rec', zerosBody('x', [17, 3, 48, 8]));
+    // The recogniser's manifest allows batches of 32 (the GPU tier's largest warm-up batch).
+    const answer = await inferWithProbes('ppocr-v4-rec', zerosBody('x', [33, 3, 48, 8]));
 
     expect(answer.status, answer.text).toBe(413);
     expect(JSON.parse(answer.text).error).toBe(
-      `input "x": batch of 17 is larger than the model's maxBatchSize 16`,
+      `input "x": batch of 33 is larger than the model's maxBatchSize 32`,
     );
   });
 
