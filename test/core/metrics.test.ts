@@ -155,9 +155,9 @@ describe('InferenceMetrics', () => {
   });
 
   it('counts a server fault as 5xx and a success as a request with no Errors', () => {
-    const metrics = new InferenceMetrics('Inferlet', 'inferlet-gpu');
-
     const [failed, succeeded] = emfOf(() => {
+      // Settings (POWERTOOLS_METRICS_DISABLED among them) are read when the emitter is made.
+      const metrics = new InferenceMetrics('Inferlet', 'inferlet-gpu');
       metrics.recordOutcome({ task: NO_TASK, source: 'upload', status: 503, latencyMs: 3 });
       metrics.recordOutcome({ task: 'text/classify', source: 'http', status: 200, latencyMs: 4 });
     });

@@ -201,8 +201,10 @@ describe('the error-rate alarms and the EMF of failing requests', () => {
       model: { name: definition.defaultModel },
     }));
 
-    // Each tier runs the same code under the service name and namespace the stack gives it.
+    // Each tier runs the same code under the service name and namespace the stack gives it; EMF on from the
+    // start, as the emitters read their settings when they are made.
     for (const { service: serviceName, namespace, server } of emittersOf(template)) {
+      vi.stubEnv('POWERTOOLS_METRICS_DISABLED', 'false');
       const metrics = new InferenceMetrics(namespace, serviceName);
       const admission = () =>
         server ? { admission: new AdmissionControl({ concurrency: 4, maxWaitMs: 10_000 }) } : {};
@@ -357,8 +359,10 @@ describe('which HTTP requests the app counts', () => {
     await rm(cacheDir, { recursive: true, force: true });
   });
 
-  const newApp = () =>
-    createHttpApp({
+  /** An app whose metrics are on (the emitter reads POWERTOOLS_METRICS_DISABLED when it is made). */
+  const newApp = () => {
+    vi.stubEnv('POWERTOOLS_METRICS_DISABLED', 'false');
+    return createHttpApp({
       service: new InferenceService({
         store: createModelStore({ repository: 'models', cacheDir }),
         tasks: [{ definition: text, model: { name: text.defaultModel } }],
@@ -366,6 +370,7 @@ describe('which HTTP requests the app counts', () => {
       }),
       maxBodyBytes: 1000,
     });
+  };
   const outcomes = (records: EmfRecord[]) =>
     records
       .filter((r) => r.Requests === 1)

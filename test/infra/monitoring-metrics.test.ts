@@ -134,8 +134,9 @@ function emittedFor(used: UsedMetric): Set<string> {
   const source = used.dimensions.source === SOURCES.upload ? SOURCES.upload : SOURCES.http;
   const status =
     { '2xx': 200, '3xx': 304, '4xx': 400, '5xx': 500 }[used.dimensions.statusClass as StatusClass] ?? 200;
-  const metrics = new InferenceMetrics(used.namespace, service);
   return emittedBy(() => {
+    // Settings (POWERTOOLS_METRICS_DISABLED among them) are read when the emitter is made.
+    const metrics = new InferenceMetrics(used.namespace, service);
     metrics.record({
       task,
       model,
