@@ -12,6 +12,7 @@ import { parseManifest } from '../functions/core/model-store/manifest.ts';
 import type { LoadedModel } from '../functions/core/model-store/types.ts';
 import { OcrPipeline } from '../functions/image/ocr-pipeline.ts';
 import { renderText, stackLines } from '../test/support/render-text.ts';
+import { calibrate } from './quantize/calibration.ts';
 import {
   applyMethod,
   CHOICES_FILE,
@@ -23,7 +24,6 @@ import {
   type StoredChoices,
 } from './quantize/ocr-models.ts';
 import {
-  calibrate,
   convertFp16,
   METHODS,
   type QuantizationMethod,

@@ -16,9 +16,9 @@
  * Node placement follows onnxruntime's Python tool (onnxruntime/python/tools/quantization): QDQ pairs on
  * the tensors around the quantized operators, weights per channel on axis 0 for `Conv` and axis 1 for a
  * `MatMul` weight, biases at scale x_scale × w_scale with zero point 0, dynamic quantization of `MatMul`
- * through `DynamicQuantizeLinear` and integer products scaled back by `Mul`.
+ * through `DynamicQuantizeLinear` and integer products scaled back by `Mul`. The ranges `qdq` needs come
+ * from `calibration.ts`.
  */
-import * as ort from 'onnxruntime-node';
 import { toFloat16Bits } from '../../functions/core/float16.ts';
 import {
   type Attribute,
@@ -57,7 +57,7 @@ function clone(model: Model): Model {
 }
 
 /** The model prepared for rewriting: constants as initializers, opset 13. */
-function prepared(bytes: Uint8Array): Model {
+export function prepared(bytes: Uint8Array): Model {
   const model = decodeModel(bytes);
   constantsToInitializers(model);
   raiseOpset(model, 13);
@@ -217,55 +217,6 @@ export function qdqActivations(bytes: Uint8Array): string[] {
     if (!outputs.has(y)) names.add(y);
   }
   return [...names];
-}
-
-/**
- * Runs the model over calibration inputs and records each named tensor's range.
- *
- * @param feeds one input map per calibration run (e.g. the tensors the OCR pipeline feeds the model
- *   while reading rendered documents).
- */
-export async function calibrate(
-  bytes: Uint8Array,
-  tensors: readonly string[],
-  feeds: readonly Record<string, ort.Tensor>[],
-): Promise<Map<string, TensorRange>> {
-  const model = prepared(bytes);
-  const graph = graphOf(model);
-  const existing = new Set((graph.output ?? []).map((o) => o.name ?? ''));
-  const inputs = new Set((graph.input ?? []).map((i) => i.name ?? ''));
-  for (const name of tensors) {
-    if (existing.has(name) || inputs.has(name)) continue;
-    graph.output = [...(graph.output ?? []), { name, type: { tensorType: { elemType: DataType.FLOAT } } }];
-  }
-  const session = await ort.InferenceSession.create(encodeModel(model), {
-    graphOptimizationLevel: 'disabled',
-    logSeverityLevel: 4,
-  });
-  const ranges = new Map<string, { min: number; max: number }>();
-  const widen = (name: string, data: Float32Array) => {
-    const r = ranges.get(name) ?? { min: 0, max: 0 };
-    for (const v of data) {
-      if (v < r.min) r.min = v;
-      else if (v > r.max) r.max = v;
-    }
-    ranges.set(name, r);
-  };
-  try {
-    for (const feed of feeds) {
-      const out = await session.run(
-        feed,
-        tensors.filter((t) => !inputs.has(t)),
-      );
-      for (const name of tensors) {
-        const t = inputs.has(name) ? feed[name] : out[name];
-        if (t) widen(name, t.data as Float32Array);
-      }
-    }
-  } finally {
-    await session.release();
-  }
-  return ranges;
 }
 
 /** What {@link quantizeQdq} leaves in float. */

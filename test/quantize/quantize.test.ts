@@ -2,6 +2,7 @@ import { readFile } from 'node:fs/promises';
 import * as ort from 'onnxruntime-node';
 import sharp from 'sharp';
 import { describe, expect, it } from 'vitest';
+import { calibrate } from '../../scripts/quantize/calibration.ts';
 import {
   DataType,
   decodeModel,
@@ -12,7 +13,6 @@ import {
   tensor,
 } from '../../scripts/quantize/onnx-graph.ts';
 import {
-  calibrate,
   convertFp16,
   qdqActivations,
   quantizeDynamic,
