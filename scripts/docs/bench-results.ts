@@ -184,6 +184,30 @@ export const uploadsResults = z
   })
   .loose();
 
+const confusionRow = z.object({ ham: z.number(), spam: z.number() });
+
+export const textEvalResults = z
+  .object({
+    ...provenance,
+    evaluations: z
+      .array(
+        z
+          .object({
+            data: z.string(),
+            model: z.string(),
+            variant: z.string(),
+            examples: z.number(),
+            accuracy: z.number(),
+            confusion: z.object({ ham: confusionRow, spam: confusionRow }),
+            threshold: z.number().optional(),
+            ece: z.number().optional(),
+          })
+          .loose(),
+      )
+      .min(1),
+  })
+  .loose();
+
 const quantizeMeasure = z.object({
   method: z.string(),
   bytes: z.number(),
@@ -202,6 +226,7 @@ export interface BenchResults {
   readonly ocr: z.infer<typeof ocrResults>;
   readonly speech: z.infer<typeof speechResults>;
   readonly text: z.infer<typeof textResults>;
+  readonly textEval: z.infer<typeof textEvalResults>;
   readonly load: z.infer<typeof loadResults>;
   readonly soak: z.infer<typeof soakResults>;
   readonly uploads: z.infer<typeof uploadsResults>;
@@ -213,6 +238,11 @@ export const RESULT_FILES = {
   ocr: { path: 'bench/results/ocr.json', command: 'npm run bench', schema: ocrResults },
   speech: { path: 'bench/results/speech.json', command: 'npm run bench:speech', schema: speechResults },
   text: { path: 'bench/results/text.json', command: 'npm run bench:text', schema: textResults },
+  textEval: {
+    path: 'bench/results/text-eval.json',
+    command: 'npm run eval -- --variant fp32,int8 --save',
+    schema: textEvalResults,
+  },
   load: { path: 'bench/results/load.json', command: 'npm run bench:load', schema: loadResults },
   soak: { path: 'bench/results/soak.json', command: 'npm run soak', schema: soakResults },
   uploads: { path: 'bench/results/uploads.json', command: 'npm run bench:uploads', schema: uploadsResults },

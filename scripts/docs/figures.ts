@@ -19,6 +19,7 @@ import {
   times,
   when,
 } from './format.ts';
+import { textEval } from './text-eval-figure.ts';
 
 /** The README's table: one line per benchmark, its headline figure and the baseline of the same run. */
 function performance(r: BenchResults): string {
@@ -361,6 +362,7 @@ export const FIGURES: Readonly<Record<string, (results: BenchResults) => string>
   ocr,
   speech,
   text,
+  'text-eval': textEval,
   load: loadTable,
   soak,
   quantize,
