@@ -104,13 +104,22 @@ const width = (text: string) => [...text].length;
 
 /**
  * A Markdown table with every column padded to its widest cell, as Biome formats tables, so a rendered
- * block passes `biome check` unchanged. A `|` inside a cell is escaped.
+ * block passes `biome check` unchanged. A `|` inside a cell is escaped. Columns are left-aligned unless
+ * `align` says `right` for them (numbers), as Biome pads those: on the left, the rule ending in `:`.
  */
-export function markdownTable(header: readonly string[], rows: readonly (readonly string[])[]): string {
+export function markdownTable(
+  header: readonly string[],
+  rows: readonly (readonly string[])[],
+  align: readonly ('left' | 'right')[] = [],
+): string {
   const cells = [header, ...rows].map((row) => header.map((_, i) => (row[i] ?? '').replaceAll('|', '\\|')));
   const widths = header.map((_, i) => Math.max(3, ...cells.map((row) => width(row[i] as string))));
-  const line = (row: readonly string[]) =>
-    `| ${row.map((cell, i) => cell + ' '.repeat((widths[i] as number) - width(cell))).join(' | ')} |`;
+  const pad = (cell: string, i: number) => {
+    const gap = ' '.repeat((widths[i] as number) - width(cell));
+    return align[i] === 'right' ? gap + cell : cell + gap;
+  };
+  const line = (row: readonly string[]) => `| ${row.map(pad).join(' | ')} |`;
+  const rule = widths.map((w, i) => (align[i] === 'right' ? `${'-'.repeat(w - 1)}:` : '-'.repeat(w)));
   const [head, ...body] = cells as string[][];
-  return [line(head as string[]), line(widths.map((w) => '-'.repeat(w))), ...body.map(line)].join('\n');
+  return [line(head as string[]), `| ${rule.join(' | ')} |`, ...body.map(line)].join('\n');
 }

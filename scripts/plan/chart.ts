@@ -67,7 +67,9 @@ export function costChart(points: readonly CostPoint[], options: ChartOptions): 
     values.map(([px, py], i) => `${i === 0 ? 'M' : 'L'}${f(x(px))},${f(y(py))}`).join(' ');
 
   const parts: string[] = [
-    `<svg xmlns="http://www.w3.org/2000/svg" width="${WIDTH}" height="${HEIGHT}" viewBox="0 0 ${WIDTH} ${HEIGHT}" font-family="DejaVu Sans, Arial, sans-serif" font-size="12">`,
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${WIDTH}" height="${HEIGHT}" viewBox="0 0 ${WIDTH} ${HEIGHT}" font-family="DejaVu Sans, Arial, sans-serif" font-size="12" role="img">`,
+    // Read out by screen readers in place of the drawing.
+    `<title>${escapeXml(`${options.title}: monthly cost of the Lambda tier and the GPU service against requests per second`)}</title>`,
     `<rect width="100%" height="100%" fill="#fff"/>`,
     `<text x="${MARGIN.left}" y="24" font-size="14" font-weight="bold">${escapeXml(options.title)}</text>`,
   ];

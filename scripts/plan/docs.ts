@@ -11,6 +11,7 @@
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { markdownTable } from '../docs/figure-blocks.ts';
 import { runPlanCli } from './cli.ts';
 
 /** The page the blocks live in. */
@@ -84,22 +85,50 @@ function sweepTable(resultsDir: string): string {
     `From \`bench/results/lambda-memory.json\` (${sweep.machine.date.slice(0, 10)}, ${sweep.machine.cores} x ${sweep.machine.cpuModel}, ` +
       `CPU share by ${sweep.quota.method}; ${sweep.coldProcesses} fresh processes per row, ${sweep.warmRunsPerProcess} warm requests each; medians):`,
     '',
-    '| task | vCPU | memory | warm p50 | warm p95 | cold start | bundle import | first request | in it: load (S3 + sessions) |',
-    '| --- | --: | --: | --: | --: | --: | --: | --: | --: |',
-    ...sweep.rows.map(
-      (r) =>
-        `| ${r.task} | ${r.vcpu} | ${r.memoryMb} MB | ${r.warm.p50Ms} ms | ${r.warm.p95Ms} ms | ${ms(r.coldStart.p50Ms)} | ${ms(r.coldStart.importMs)} | ${ms(r.coldStart.firstRequestMs)} | ${ms(r.coldStart.loadMs)} |`,
+    markdownTable(
+      [
+        'task',
+        'vCPU',
+        'memory',
+        'warm p50',
+        'warm p95',
+        'cold start',
+        'bundle import',
+        'first request',
+        'in it: load (S3 + sessions)',
+      ],
+      sweep.rows.map((r) => [
+        r.task,
+        String(r.vcpu),
+        `${r.memoryMb} MB`,
+        `${r.warm.p50Ms} ms`,
+        `${r.warm.p95Ms} ms`,
+        ms(r.coldStart.p50Ms),
+        ms(r.coldStart.importMs),
+        ms(r.coldStart.firstRequestMs),
+        ms(r.coldStart.loadMs),
+      ]),
+      ['left', ...Array<'right'>(8).fill('right')],
     ),
     '',
     'image/ocr at 1 vCPU, fp32 models against the Lambda tier (`MODEL_TIER=lambda`, the quantized detector and recogniser):',
     '',
-    '| models | cold start | bundle import | first request | in it: load (S3 + sessions) | warm p50 |',
-    '| --- | --: | --: | --: | --: | --: |',
-    ...(['fp32', 'lambda'] as const).map((tier) => {
-      const t = sweep.modelTiers[tier];
-      const c = t.coldStart;
-      return `| ${tier === 'fp32' ? 'fp32' : 'Lambda tier'} | ${ms(c.p50Ms)} | ${ms(c.importMs)} | ${ms(c.firstRequestMs)} | ${ms(c.loadMs)} | ${t.warm.p50Ms} ms |`;
-    }),
+    markdownTable(
+      ['models', 'cold start', 'bundle import', 'first request', 'in it: load (S3 + sessions)', 'warm p50'],
+      (['fp32', 'lambda'] as const).map((tier) => {
+        const t = sweep.modelTiers[tier];
+        const c = t.coldStart;
+        return [
+          tier === 'fp32' ? 'fp32' : 'Lambda tier',
+          ms(c.p50Ms),
+          ms(c.importMs),
+          ms(c.firstRequestMs),
+          ms(c.loadMs),
+          `${t.warm.p50Ms} ms`,
+        ];
+      }),
+      ['left', ...Array<'right'>(5).fill('right')],
+    ),
     '',
   ];
   return lines.join('\n');

@@ -89,7 +89,8 @@ export function reliabilitySvg(
   const y = (v: number) => pad + (1 - v) * size;
   const colours = ['#1f77b4', '#d62728', '#2ca02c', '#9467bd'];
   const parts: string[] = [
-    `<svg xmlns="http://www.w3.org/2000/svg" width="${size + 2 * pad + 200}" height="${size + 2 * pad}" font-family="sans-serif" font-size="12">`,
+    `<svg xmlns="http://www.w3.org/2000/svg" width="${size + 2 * pad + 200}" height="${size + 2 * pad}" font-family="sans-serif" font-size="12" role="img">`,
+    `<title>${escapeXml(`${title}: observed rate of the positive class against predicted probability`)}</title>`,
     `<rect width="100%" height="100%" fill="white"/>`,
     `<text x="${pad}" y="${pad / 2}" font-size="14">${escapeXml(title)}</text>`,
     `<rect x="${pad}" y="${pad}" width="${size}" height="${size}" fill="none" stroke="#333"/>`,
