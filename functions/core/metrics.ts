@@ -77,7 +77,7 @@ export class InferenceMetrics {
 
   constructor(
     namespace = loadSettings().POWERTOOLS_METRICS_NAMESPACE,
-    service = loadSettings().POWERTOOLS_SERVICE_NAME,
+    private readonly service = loadSettings().POWERTOOLS_SERVICE_NAME,
   ) {
     const emitter = () => new Metrics({ namespace, serviceName: service });
     this.inferences = emitter();
@@ -91,8 +91,7 @@ export class InferenceMetrics {
    */
   record(r: InferenceRecord): void {
     // The task as a default dimension is part of every set; naming it in two sets would make Powertools warn.
-    // Defaults merge by key: the task (and the service) of this record replace the previous record's.
-    const metrics = this.inferences.setDefaultDimensions({ [DIMENSIONS.task]: r.task });
+    const metrics = this.withDefaults(this.inferences, { [DIMENSIONS.task]: r.task });
     metrics.addDimensions({ [DIMENSIONS.model]: r.model, [DIMENSIONS.variant]: r.variant });
     if (r.provider) metrics.addDimensions({ [DIMENSIONS.provider]: r.provider });
     metrics.addMetric(M.latency, MetricUnit.Milliseconds, r.timings.total);
@@ -127,7 +126,7 @@ export class InferenceMetrics {
     // Task and source as default dimensions are part of every set: the regular dimensions add statusClass
     // (OUTCOME_DIMENSIONS) and an empty extra set stands for the defaults alone (REQUEST_DIMENSIONS). Two
     // sets naming task twice would make Powertools warn on every record.
-    const metrics = this.outcomes.setDefaultDimensions({
+    const metrics = this.withDefaults(this.outcomes, {
       [DIMENSIONS.task]: r.task,
       [DIMENSIONS.source]: r.source,
     });
@@ -155,5 +154,14 @@ export class InferenceMetrics {
     if (event.queueWaitMs !== undefined)
       metrics.addMetric(ADMISSION_METRICS.queueWait, MetricUnit.Milliseconds, event.queueWaitMs);
     metrics.publishStoredMetrics();
+  }
+
+  /**
+   * `metrics` with this record's default dimensions beside the service: replaced, not overwritten, since
+   * Powertools warns on every default it overwrites.
+   */
+  private withDefaults(metrics: Metrics, defaults: Record<string, string>): Metrics {
+    metrics.clearDefaultDimensions();
+    return metrics.setDefaultDimensions({ [DIMENSIONS.service]: this.service, ...defaults });
   }
 }

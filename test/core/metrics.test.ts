@@ -154,6 +154,29 @@ describe('InferenceMetrics', () => {
     });
   });
 
+  it('gives each record its own task and writes no warning when one emitter serves many records', () => {
+    const warnings = vi.spyOn(process.stderr, 'write').mockImplementation(() => true);
+
+    const records = emfOf(() => {
+      const metrics = new InferenceMetrics('Inferlet', 'inferlet-gpu');
+      for (const task of ['image/ocr', 'text/classify', 'image/ocr']) {
+        metrics.recordOutcome({ task, source: 'http', status: 200, latencyMs: 1 });
+        metrics.record({ ...record, task });
+      }
+    });
+
+    expect(records.map((r) => r.task)).toEqual([
+      'image/ocr',
+      'image/ocr',
+      'text/classify',
+      'text/classify',
+      'image/ocr',
+      'image/ocr',
+    ]);
+    expect(records.every((r) => r.service === 'inferlet-gpu')).toBe(true);
+    expect(warnings).not.toHaveBeenCalled();
+  });
+
   it('counts a server fault as 5xx and a success as a request with no Errors', () => {
     const [failed, succeeded] = emfOf(() => {
       // Settings (POWERTOOLS_METRICS_DISABLED among them) are read when the emitter is made.
