@@ -2,7 +2,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
-import { afterAll, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { loadSettings } from '../../functions/core/config/env.ts';
 import {
   type ExecutionProvider,
@@ -18,6 +18,7 @@ import {
   sessionOptions,
 } from '../../functions/core/session.ts';
 import { DataType, encodeModel, node } from '../../scripts/quantize/onnx-graph.ts';
+import { jsonLinesOf } from '../support/json-lines.ts';
 
 const optionsOf = (provider: ExecutionProvider) => sessionOptions({ intraOpThreads: 1 }, provider);
 const served = {
@@ -46,25 +47,8 @@ function tinyModel(): Uint8Array {
 }
 
 /** The JSON log lines written while `act` runs, at LOG_LEVEL=info. */
-async function logsOf(act: () => Promise<unknown>): Promise<{ level: string; message: string }[]> {
-  vi.stubEnv('LOG_LEVEL', 'info');
-  const lines: string[] = [];
-  const write = vi.spyOn(process.stderr, 'write').mockImplementation((chunk: string | Uint8Array) => {
-    lines.push(String(chunk));
-    return true;
-  });
-  try {
-    await act();
-  } finally {
-    write.mockRestore();
-    vi.unstubAllEnvs();
-  }
-  return lines
-    .join('')
-    .split('\n')
-    .filter((line) => line.startsWith('{'))
-    .map((line) => JSON.parse(line));
-}
+const logsOf = (act: () => Promise<unknown>) =>
+  jsonLinesOf<{ level: string; message: string }>('stderr', act, { LOG_LEVEL: 'info' });
 
 /** Whether onnxruntime's WebGPU provider starts on this host (it needs a Vulkan driver). */
 async function webgpuLoads(path: string): Promise<boolean> {

@@ -15,6 +15,7 @@ import { UploadProcessor } from '../../functions/core/uploads/upload-processor.t
 import { DEFAULT_TASKS } from '../../functions/tasks.ts';
 import { createInferletApp } from '../../infra/app.ts';
 import { pngHeaderOnly } from '../support/bad-images.ts';
+import { jsonLinesOf } from '../support/json-lines.ts';
 import { S3RVER_CREDENTIALS, S3RVER_REGION, type S3rverHandle, startS3rver } from '../support/s3rver.ts';
 
 type Json = Record<string, unknown>;
@@ -145,24 +146,8 @@ async function corruptRepository(dir: string): Promise<string> {
 
 /** Runs `act` with EMF on, returning the records it writes to stdout. */
 async function captureEmf(act: () => Promise<void>): Promise<EmfRecord[]> {
-  vi.stubEnv('POWERTOOLS_METRICS_DISABLED', 'false');
-  const chunks: string[] = [];
-  const write = vi.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {
-    chunks.push(String(chunk));
-    return true;
-  });
-  try {
-    await act();
-  } finally {
-    write.mockRestore();
-    vi.unstubAllEnvs();
-  }
-  return chunks
-    .join('')
-    .split('\n')
-    .filter((line) => line.startsWith('{'))
-    .map((line) => JSON.parse(line) as EmfRecord)
-    .filter((record) => record._aws !== undefined);
+  const lines = await jsonLinesOf<EmfRecord>('stdout', act, { POWERTOOLS_METRICS_DISABLED: 'false' });
+  return lines.filter((record) => record._aws !== undefined);
 }
 
 /** A record that carries `metric` under exactly its dimension set, with the same values. */

@@ -105,20 +105,34 @@ async function keysUnder(client: S3Client, bucket: string, prefix: string): Prom
   return (page.Contents ?? []).map((object) => object.Key ?? '').sort();
 }
 
+/**
+ * Uploads `count` texts named `<stem>-<i>.txt` (spam and ham in turn), puts one S3 event message per upload in
+ * `queue`, and makes each read of them take ~150 ms; returns the names.
+ */
+async function queueSlowUploads(
+  uploads: Awaited<ReturnType<typeof startTextUploads>>,
+  queue: FakeQueue,
+  stem: string,
+  count: number,
+): Promise<string[]> {
+  const names = Array.from({ length: count }, (_, i) => `${stem}-${i}.txt`);
+  for (const [i, name] of names.entries()) {
+    const record = await uploads.put(name, i % 2 ? hamText(i) : spamText(i));
+    queue.put(JSON.stringify({ Records: [record] }));
+  }
+  uploads.proxy.inject({ kind: 'delay', ms: 150 }, 100, (method, path) =>
+    method === 'GET' ? path.includes('/incoming/') : false,
+  );
+  return names;
+}
+
 describe('the SQS poller on SIGTERM', () => {
   it('deletes the messages it finished, leaves those not started in the queue, and deletes none unprocessed', async () => {
     const uploads = await startTextUploads();
     try {
       const queue = new FakeQueue();
-      const names = Array.from({ length: 8 }, (_, i) => `drain-${i}.txt`);
-      for (const [i, name] of names.entries()) {
-        const record = await uploads.put(name, i % 2 ? hamText(i) : spamText(i));
-        queue.put(JSON.stringify({ Records: [record] }));
-      }
       // Each file takes ~150 ms to read, so that the stop comes in the middle of the batch of 8.
-      uploads.proxy.inject({ kind: 'delay', ms: 150 }, 100, (method, path) =>
-        method === 'GET' ? path.includes('/incoming/') : false,
-      );
+      const names = await queueSlowUploads(uploads, queue, 'drain', 8);
       const poller = startSqsPoller({
         client: queue,
         queueUrls: [QUEUE_URL],
@@ -171,14 +185,7 @@ describe('the SQS poller handing messages over one by one, on SIGTERM', () => {
     try {
       const queue = new FakeQueue();
       // One receive takes 10 of the 12; the stop comes after the first two or so are processed.
-      const names = Array.from({ length: 12 }, (_, i) => `release-${i}.txt`);
-      for (const [i, name] of names.entries()) {
-        const record = await uploads.put(name, i % 2 ? hamText(i) : spamText(i));
-        queue.put(JSON.stringify({ Records: [record] }));
-      }
-      uploads.proxy.inject({ kind: 'delay', ms: 150 }, 100, (method, path) =>
-        method === 'GET' ? path.includes('/incoming/') : false,
-      );
+      const names = await queueSlowUploads(uploads, queue, 'release', 12);
       const poller = startSqsPoller({
         client: queue,
         queueUrls: [QUEUE_URL],
