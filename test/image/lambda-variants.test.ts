@@ -5,7 +5,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { parseManifest } from '../../functions/core/model-store/manifest.ts';
 import { createModelStore } from '../../functions/core/model-store/store.ts';
 import { OcrPipeline } from '../../functions/image/ocr-pipeline.ts';
-import { renderText, stackLines } from '../support/render-text.ts';
+import { RECEIPT_LINES, renderReceipt } from '../support/render-text.ts';
 
 const repository = join(import.meta.dirname, '..', '..', 'models');
 
@@ -35,18 +35,8 @@ describe('the Lambda tier of the OCR models', () => {
   );
 
   it('reads a small receipt with the Lambda variants as fp32 does', async () => {
-    const texts = [
-      'corner market',
-      'coffee beans 18.90',
-      'oat milk 4.90',
-      'total 31.03',
-      'paid by card 4417',
-    ];
-    const png = await renderText({
-      width: 620,
-      height: 290,
-      lines: stackLines(texts.map((text) => ({ text, fontSize: 28 }))),
-    });
+    const texts = RECEIPT_LINES;
+    const png = await renderReceipt();
     const store = createModelStore({ repository, cacheDir: join(await work, 'cache'), tier: 'lambda' });
     const [detector, classifier, recognizer] = await Promise.all(
       ['ppocr-v4-det', 'ppocr-mobile-v2-cls', 'ppocr-v4-rec'].map((name) => store.load(name)),

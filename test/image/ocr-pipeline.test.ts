@@ -4,7 +4,7 @@ import { BatchPolicy, RunCostModel } from '../../functions/image/batch-policy.ts
 import { decodeImage } from '../../functions/image/decode-image.ts';
 import { type OcrLine, type OcrModels, OcrPipeline } from '../../functions/image/ocr-pipeline.ts';
 import { loadOcrModels } from '../support/ocr-models.ts';
-import { renderText, stackLines } from '../support/render-text.ts';
+import { RECEIPT_LINES, renderReceipt, renderText, stackLines } from '../support/render-text.ts';
 
 // Lower-case words and digits: PP-OCRv4 reads them reliably, whereas it tends to drop the spaces between
 // capitalised words, which would make exact assertions flaky for reasons that are not this code's.
@@ -63,18 +63,8 @@ describe('OcrPipeline', () => {
   });
 
   it('reads the same lines whether the recogniser and classifier take them one at a time or batched', async () => {
-    const texts = [
-      'corner market',
-      'coffee beans 18.90',
-      'oat milk 4.90',
-      'total 31.03',
-      'paid by card 4417',
-    ];
-    const png = await renderText({
-      width: 620,
-      height: 290,
-      lines: stackLines(texts.map((text) => ({ text, fontSize: 28 }))),
-    });
+    const texts = RECEIPT_LINES;
+    const png = await renderReceipt();
     // A cost shape where one run costs the same whatever it holds: every line shares one run.
     const batched = new BatchPolicy(
       new RunCostModel([

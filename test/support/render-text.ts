@@ -83,3 +83,21 @@ export function stackLines(
   }
   return lines;
 }
+
+/** The lines of {@link renderReceipt}: a small shop receipt, the kind of document most serverless OCR reads. */
+export const RECEIPT_LINES = [
+  'corner market',
+  'coffee beans 18.90',
+  'oat milk 4.90',
+  'total 31.03',
+  'paid by card 4417',
+] as const;
+
+/** A 620×290 PNG of {@link RECEIPT_LINES} at 28 px, top to bottom. */
+export function renderReceipt(): Promise<Uint8Array> {
+  return renderText({
+    width: 620,
+    height: 290,
+    lines: stackLines(RECEIPT_LINES.map((text) => ({ text, fontSize: 28 }))),
+  });
+}
