@@ -22,6 +22,11 @@ const CONTROL_EVERY = 10;
 const CONTROLS = Math.floor(AT_ONCE / (CONTROL_EVERY - 1));
 /** What a refusal may take beyond the work-free requests of its burst: its one step, the admission decision. */
 const SLACK_MS = 50;
+/** ...or this share of it where the burst is slower (a busier machine delays everything alike). */
+const SLACK_SHARE = 0.2;
+
+/** Whether the burst's request at this index is a work-free control. */
+const isControl = (i: number): boolean => i % CONTROL_EVERY === CONTROL_EVERY - 1;
 
 function median(values: readonly number[]): number {
   const sorted = [...values].sort((a, b) => a - b);
@@ -93,12 +98,12 @@ describe('npm start under 200 OCR requests at once', () => {
     const { result: burst, probe } = await probeDuring(base, () =>
       Promise.all(
         Array.from({ length: AT_ONCE + CONTROLS }, (_, i) =>
-          i % CONTROL_EVERY === CONTROL_EVERY - 1 ? ocr(png, '/v1/image/none') : ocr(png),
+          isControl(i) ? ocr(png, '/v1/image/none') : ocr(png),
         ),
       ),
     );
-    const answers = burst.filter((_, i) => i % CONTROL_EVERY !== CONTROL_EVERY - 1);
-    const controls = burst.filter((_, i) => i % CONTROL_EVERY === CONTROL_EVERY - 1);
+    const answers = burst.filter((_, i) => !isControl(i));
+    const controls = burst.filter((_, i) => isControl(i));
     const served = answers.filter((a) => a.status === 200);
     const refused = answers.filter((a) => a.status === 503);
     const ready = await fetch(`${base}/v2/health/ready`);
@@ -112,13 +117,18 @@ describe('npm start under 200 OCR requests at once', () => {
     expect(JSON.parse(served[0]?.body ?? '{}').text).toMatch(/Invoice/);
     expect(Math.max(...served.map((a) => a.ms))).toBeLessThan(SERVED_MS);
     // A refusal is decided before the body is read and waits on no model: it comes back as fast as the server
-    // answers anything in the same burst. The issue's 250 ms holds where the burst itself costs less; on
-    // this 2-core machine, where the test's own client opens the 220 connections, the work-free requests of
-    // the burst alone take 150-450 ms at their slowest, so a refusal may take as long as they do, no longer.
+    // answers anything in the same part of the burst. The issue's 250 ms holds where the burst itself costs
+    // less; on this 2-core machine, where the test's own client opens the 220 connections, the work-free
+    // requests alone take 150-450 ms at their slowest, so a refusal may take as long as they do, no longer.
+    // The first requests of the burst are admitted and the later ones refused, so refusals are compared with
+    // the work-free requests sent after the first refusal (those sent earlier meet a shorter accept queue).
+    const firstRefused = burst.findIndex((a, i) => !isControl(i) && a.status === 503);
     const refusedMs = refused.map((a) => a.ms);
-    const controlMs = controls.map((a) => a.ms);
-    expect(median(refusedMs)).toBeLessThan(Math.max(REFUSAL_MS, median(controlMs) + SLACK_MS));
-    expect(Math.max(...refusedMs)).toBeLessThan(Math.max(REFUSAL_MS, Math.max(...controlMs) + SLACK_MS));
+    const controlMs = burst.filter((_, i) => isControl(i) && i > firstRefused).map((a) => a.ms);
+    const allowance = (ms: number): number => Math.max(REFUSAL_MS, ms + Math.max(SLACK_MS, ms * SLACK_SHARE));
+    expect(controlMs.length).toBeGreaterThan(2);
+    expect(median(refusedMs)).toBeLessThan(allowance(median(controlMs)));
+    expect(Math.max(...refusedMs)).toBeLessThan(allowance(Math.max(...controlMs)));
     for (const a of refused) {
       expect(Number(a.retryAfter)).toBeGreaterThanOrEqual(1);
       expect(JSON.parse(a.body).error).toMatch(/too many image\/ocr requests/);
