@@ -25,6 +25,7 @@ import { describeError, log } from '../core/log.ts';
 import { publishRepository } from '../core/model-store/publish.ts';
 import { createModelStore } from '../core/model-store/store.ts';
 import { createRuntime } from '../core/runtime.ts';
+import { ThreadPriority } from '../core/thread-priority.ts';
 import { UploadProcessor } from '../core/uploads/upload-processor.ts';
 import { servedTasksFromEnv } from '../tasks.ts';
 import { mountPage } from '../web/page-routes.ts';
@@ -114,7 +115,11 @@ server.once('error', (error) => {
   log.error('server failed to start', describeError(error));
   void stopAndExit(1);
 });
-void service.warm().then(() => log.info('ready', { ready: service.isReady() }));
+const threads = new ThreadPriority(Number(process.env.INFERENCE_NICE ?? 10)).keepLowered(1000);
+void service.warm().then(() => {
+  threads.lower();
+  log.info('ready', { ready: service.isReady() });
+});
 
 const localUploads =
   s3 && s3Client
