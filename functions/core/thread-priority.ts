@@ -14,13 +14,29 @@
 import { readdirSync } from 'node:fs';
 import { setPriority } from 'node:os';
 
+/**
+ * Keeps every thread of this process but the main one at a given nice value.
+ *
+ * @example
+ * ```ts
+ * const threads = new ThreadPriority(settings.INFERENCE_NICE).keepLowered(1000);
+ * await loadModels();
+ * threads.lower(); // the session's pool threads, at once rather than at the next tick
+ * ```
+ */
 export class ThreadPriority {
   readonly #nice: number;
   readonly #lowered = new Set<number>();
   #timer: NodeJS.Timeout | undefined;
 
-  /** `nice`: the value given to every thread but the main one (1-19; 0 leaves them as they are). */
+  /**
+   * `nice`: the value given to every thread but the main one (1-19; 0 leaves them as they are).
+   *
+   * @throws {RangeError} when `nice` is not an integer from 0 to 19.
+   */
   constructor(nice: number) {
+    if (!Number.isInteger(nice) || nice < 0 || nice > 19)
+      throw new RangeError(`nice must be an integer from 0 to 19 (got ${nice})`);
     this.#nice = nice;
   }
 
@@ -54,6 +70,7 @@ export class ThreadPriority {
     return this;
   }
 
+  /** Stops the timer of {@link keepLowered}; threads lowered stay lowered (raising them needs privilege). */
   stop(): void {
     clearInterval(this.#timer);
     this.#timer = undefined;

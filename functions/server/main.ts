@@ -13,7 +13,8 @@
  * ADMISSION_MAX_WAIT_MS; beyond it 503 with Retry-After). On SIGTERM or SIGINT it drains: readiness and new
  * requests answer 503, no upload message is taken any more, what was accepted finishes (within
  * STOP_TIMEOUT_MS), then the port and the embedded S3 close and the process exits 0 (1 if the timeout cut
- * accepted work short).
+ * accepted work short). Every thread but the event loop's runs at nice INFERENCE_NICE (10; Linux), so under a
+ * burst the loop accepts, refuses and answers health probes before inference takes the CPU.
  */
 import { resolve } from 'node:path';
 import { S3Client } from '@aws-sdk/client-s3';
@@ -115,7 +116,7 @@ server.once('error', (error) => {
   log.error('server failed to start', describeError(error));
   void stopAndExit(1);
 });
-const threads = new ThreadPriority(Number(process.env.INFERENCE_NICE ?? 10)).keepLowered(1000);
+const threads = new ThreadPriority(settings.INFERENCE_NICE).keepLowered(1000);
 void service.warm().then(() => {
   threads.lower();
   log.info('ready', { ready: service.isReady() });

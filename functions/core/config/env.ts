@@ -192,6 +192,13 @@ export const ENVIRONMENT = {
   ADMISSION_MAX_WAIT_MS: positiveInteger(10_000),
   // On SIGTERM or SIGINT, how long the server finishes what it has accepted: under ECS's 30 s stopTimeout.
   STOP_TIMEOUT_MS: positiveInteger(25_000),
+  // The nice value of every thread of the server but its event loop's (Linux), so that accepting, refusing
+  // and health probes run before inference under a burst; 0 leaves the threads as they are.
+  INFERENCE_NICE: {
+    schema: z.preprocess(unset, integer(0, 19).default(10)),
+    default: '10',
+    allowed: 'an integer from 0 to 19',
+  },
   // Dynamic batching of the models that support it (the text classifier): merge concurrent requests'
   // session runs where measured to pay (auto), always (on) or never (off).
   BATCHING: oneOf(['auto', 'on', 'off'], 'auto'),

@@ -61,6 +61,7 @@ describe('the environment schema', () => {
     ['UPLOAD_CONCURRENCY', 'abc'],
     ['MAX_UPLOAD_BYTES', 'lots'],
     ['INFERENCE_THREADS', 'two'],
+    ['INFERENCE_NICE', '20'],
   ])('refuses %s=%s, naming the variable, its value and what is allowed', (name, value) => {
     const error = refusal({ [name]: value });
 
@@ -85,6 +86,8 @@ describe('the environment schema', () => {
     ['S3_PORT', '8080.5'],
     ['TEXT_MAX_CHARS', '0'],
     ['OCR_MAX_PIXELS', '1e6'],
+    ['INFERENCE_NICE', '-5'],
+    ['INFERENCE_NICE', 'low'],
     ['LOG_LEVEL', 'verbose'],
     ['EXECUTION_PROVIDER', 'tensorrt'],
     ['EMBEDDED_S3', 'no'],
@@ -253,6 +256,7 @@ describe('the environment schema', () => {
     }
     expect(servedTaskNames(defaults)).toEqual(TASK_NAMES.filter((task) => task !== 'text/embed'));
     expect(defaults.INFERENCE_THREADS).toBeUndefined();
+    expect(loadSettings({ INFERENCE_NICE: '0' }).INFERENCE_NICE).toBe(0);
     expect(createModelStore({}, {}).location).toBe(resolve('models'));
   });
 
