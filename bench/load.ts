@@ -6,8 +6,15 @@
  * before and after. Each client sends one request, waits for the answer, and sends the next (closed loop).
  * Refusals of admission control (503) are counted apart and left out of the latencies.
  *
- * Writes `bench/results/load.json`. Env: LOAD_TASKS (comma-separated, default all three), LOAD_CLIENTS
- * (default 1,8,32,128), LOAD_SECONDS (per level and mode, default 4).
+ * Then a burst phase (issue 12's admission criterion): 200 `image/ocr` requests at once, with work-free
+ * control requests in the same burst, against a server with `INFERENCE_NICE=10` (the default: every thread
+ * but the event loop's lowered) and one with `INFERENCE_NICE=0` (threads left as they are), both with
+ * `ADMISSION_CONCURRENCY=4` and `ADMISSION_MAX_WAIT_MS=10000`; after a warm-up of 4 single requests each, the
+ * bursts alternate between the two, LOAD_BURSTS of each (default 3; 0 skips the phase).
+ *
+ * Writes `bench/results/load.json` (`results`: the levels; `burst`: the bursts and their medians per mode).
+ * Env: LOAD_TASKS (comma-separated, default all three), LOAD_CLIENTS (default 1,8,32,128), LOAD_SECONDS (per
+ * level and mode, default 4), LOAD_BURSTS.
  */
 import { execSync } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -15,10 +22,17 @@ import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort } from '../test/support/free-port.ts';
 import { type LocalServer, startLocalServer } from '../test/support/local-server.ts';
+import {
+  type BurstSummary,
+  postImage,
+  renderBurstReceipt,
+  sendOcrBurst,
+  summariseBurst,
+} from '../test/support/ocr-burst.ts';
 import { renderText, stackLines } from '../test/support/render-text.ts';
 import { pcmData, wavBytes } from '../test/support/wav-bytes.ts';
 import { writeResults } from './results.ts';
-import { quantile } from './stats.ts';
+import { median, quantile } from './stats.ts';
 
 /** One request of a task. */
 interface TaskRequest {
@@ -133,10 +147,99 @@ async function level(
   };
 }
 
+/** The servers of the burst phase: every thread but the event loop's at nice 10, and none lowered. */
+const BURST_NICE = [10, 0] as const;
+const BURST_AT_ONCE = 200;
+const BURST_ADMISSION = { concurrency: 4, maxWaitMs: 10_000 };
+
+/** One burst against the server of one `INFERENCE_NICE`. */
+interface BurstRun extends BurstSummary {
+  readonly inferenceNice: number;
+  readonly run: number;
+}
+
+/** The medians over the bursts of one mode, figure by figure. */
+function mediansOf(runs: readonly BurstRun[]): Record<string, number> {
+  const keys = [
+    'served',
+    'slowestServedMs',
+    'refused',
+    'refusalMedianMs',
+    'refusalSlowestMs',
+    'controlMedianMs',
+    'controlSlowestMs',
+    'probeSlowestMs',
+  ] as const;
+  return Object.fromEntries(keys.map((key) => [key, median(runs.map((run) => run[key]))]));
+}
+
+/** The burst phase: `count` bursts per mode, alternating, on two servers started here. */
+async function burstPhase(directory: string, count: number) {
+  const png = await renderBurstReceipt();
+  const servers: LocalServer[] = [];
+  const bases = new Map<number, string>();
+  const loadBefore = loadavg();
+  try {
+    for (const nice of BURST_NICE) {
+      const port = await freePort();
+      servers.push(
+        await startLocalServer({
+          directory: join(directory, `burst-nice-${nice}`),
+          port,
+          s3Port: await freePort(),
+          env: {
+            TASKS: 'image/ocr',
+            INFERENCE_NICE: String(nice),
+            ADMISSION_CONCURRENCY: String(BURST_ADMISSION.concurrency),
+            ADMISSION_MAX_WAIT_MS: String(BURST_ADMISSION.maxWaitMs),
+            LOG_LEVEL: 'warn',
+            POWERTOOLS_METRICS_DISABLED: 'true',
+          },
+        }),
+      );
+      bases.set(nice, `http://127.0.0.1:${port}`);
+    }
+    // First runs, and admission's measure of the service time, as a server in service has it.
+    for (const base of bases.values()) {
+      for (let i = 0; i < 4; i++) {
+        const answer = await postImage(base, png);
+        if (answer.status !== 200) throw new Error(`warm-up answered ${answer.status}: ${answer.body}`);
+      }
+    }
+    const runs: BurstRun[] = [];
+    for (let run = 1; run <= count; run++) {
+      // Alternating, the order swapped each round, so that drift in other load falls on both modes.
+      const order = run % 2 ? BURST_NICE : ([...BURST_NICE].reverse() as readonly number[]);
+      for (const nice of order) {
+        const summary = summariseBurst(await sendOcrBurst(bases.get(nice) as string, png, BURST_AT_ONCE));
+        runs.push({ inferenceNice: nice, run, ...summary });
+        process.stdout.write(
+          `burst image/ocr INFERENCE_NICE=${String(nice).padEnd(2)} #${run}: ${summary.served} served (slowest ${summary.slowestServedMs} ms), ${summary.refused} refused (median ${summary.refusalMedianMs}, slowest ${summary.refusalSlowestMs} ms), controls median ${summary.controlMedianMs} slowest ${summary.controlSlowestMs} ms, slowest probe ${summary.probeSlowestMs} ms${summary.otherStatuses.length ? `, other statuses ${summary.otherStatuses.join(' ')}` : ''}\n`,
+        );
+      }
+    }
+    return {
+      task: 'image/ocr',
+      atOnce: BURST_AT_ONCE,
+      admission: BURST_ADMISSION,
+      loadAverageBefore: loadBefore.map((v) => Math.round(v * 100) / 100),
+      loadAverageAfter: loadavg().map((v) => Math.round(v * 100) / 100),
+      modes: BURST_NICE.map((nice) => {
+        const of = runs.filter((run) => run.inferenceNice === nice);
+        return { inferenceNice: nice, bursts: of.length, medians: mediansOf(of) };
+      }),
+      runs,
+    };
+  } finally {
+    await Promise.all(servers.map((server) => server.stop()));
+  }
+}
+
 async function main(): Promise<void> {
   const tasks = (process.env.LOAD_TASKS ?? 'text/classify,image/ocr,speech/vad').split(',').filter(Boolean);
   const levels = (process.env.LOAD_CLIENTS ?? '1,8,32,128').split(',').map(Number);
   const seconds = Number(process.env.LOAD_SECONDS ?? 4);
+  const bursts = Number(process.env.LOAD_BURSTS ?? 3);
   const bodies = await requests();
   const directory = await mkdtemp(join(tmpdir(), 'inferlet-load-'));
   const servers: Record<'on' | 'off', LocalServer> = {} as never;
@@ -176,6 +279,9 @@ async function main(): Promise<void> {
         }
       }
     }
+    // The level servers stop first: the bursts measure a server alone with its client, as the test does.
+    await Promise.all(Object.values(servers).map((server) => server.stop()));
+    const burst = bursts > 0 ? await burstPhase(directory, bursts) : undefined;
     const commit = (() => {
       try {
         return execSync('git rev-parse --short HEAD', {
@@ -192,6 +298,7 @@ async function main(): Promise<void> {
       loadAverageAfter: loadavg().map((v) => Math.round(v * 100) / 100),
       secondsPerLevel: seconds,
       results,
+      ...(burst ? { burst } : {}),
     });
     process.stdout.write('written to bench/results/load.json\n');
   } finally {
