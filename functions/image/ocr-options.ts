@@ -63,6 +63,12 @@ export interface OcrOptions {
    */
   readonly offThreadInference: boolean;
   /**
+   * Off the main thread on the CPU provider: copies of the recogniser, each on a worker thread with one
+   * intra-op thread, that read lines side by side (default: the intra-op thread count, `INFERENCE_THREADS`
+   * or the CPUs available). 1 keeps one copy on all the threads.
+   */
+  readonly recognizerCopies?: number;
+  /**
    * Whether input shapes are rounded to the few buckets of `gpu-shapes.ts` (warmed at load, so no request
    * pays shader compilation). Default: for each model, whether it runs on a GPU provider.
    */

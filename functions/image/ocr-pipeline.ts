@@ -1,6 +1,6 @@
 import { readFile } from 'node:fs/promises';
 import type { LoadedModel } from '../core/model-store/types.ts';
-import { type ModelRunner, openOffThreadSession } from '../core/off-thread-session.ts';
+import { type ModelRunner, openOffThreadSession, openSessionPool } from '../core/off-thread-session.ts';
 import { ort } from '../core/onnx.ts';
 import { providerOf, sessionConfigFromEnv } from '../core/session.ts';
 import { type StageTimings, Stopwatch } from '../core/timings.ts';
@@ -72,11 +72,21 @@ function providerOfModel(model: LoadedModel): string {
   return providerOf(model.session)?.provider ?? 'cpu';
 }
 
-/** The model's session, or with `offThread` and on the CPU provider a copy of it on a worker thread. */
-async function runnerOf(model: LoadedModel, role: string, offThread: boolean): Promise<ModelRunner> {
+/**
+ * The model's session, or with `offThread` and on the CPU provider a copy of it on a worker thread; with
+ * `pool` as well, one copy per intra-op thread the configuration allows, each on one thread (see
+ * {@link openSessionPool}).
+ */
+async function runnerOf(
+  model: LoadedModel,
+  role: string,
+  offThread: boolean,
+  pool = 1,
+): Promise<ModelRunner> {
   const session = sessionOf(model, role);
   const file = model.files.get(model.manifest.variants[model.variant]?.file ?? '');
-  return offThread && file && providerOfModel(model) === 'cpu' ? openOffThreadSession(file) : session;
+  if (!offThread || !file || providerOfModel(model) !== 'cpu') return session;
+  return pool > 1 ? openSessionPool(file, pool) : openOffThreadSession(file);
 }
 
 /**
@@ -140,13 +150,15 @@ export class OcrPipeline {
       ...options,
     });
     const config = sessionConfigFromEnv();
-    const policyOf = (model: LoadedModel) =>
-      BatchPolicy.forModel(model.manifest.name, providerOfModel(model), config.intraOpThreads, model.variant);
+    // The recogniser's many small runs go side by side, one thread each, where it has a pool (CPU, off thread).
+    const recCopies = settings.offThreadInference ? (settings.recognizerCopies ?? config.intraOpThreads) : 1;
+    const policyOf = (model: LoadedModel, threads = config.intraOpThreads) =>
+      BatchPolicy.forModel(model.manifest.name, providerOfModel(model), threads, model.variant);
     const bucketed = (model: LoadedModel) => settings.shapeBuckets ?? onGpu(model);
     // The classifier stays on this thread: its runs are short (16 lines of 48×192).
     const [detectorRunner, recognizerRunner] = await Promise.all([
       runnerOf(detector, 'detector', settings.offThreadInference),
-      runnerOf(recognizer, 'recognizer', settings.offThreadInference),
+      runnerOf(recognizer, 'recognizer', settings.offThreadInference, recCopies),
     ]);
     return new OcrPipeline(
       detectorRunner,
@@ -158,7 +170,7 @@ export class OcrPipeline {
       numbers(detParams.std, [0.229, 0.224, 0.225]),
       { height: number(clsParams.height, 48), width: number(clsParams.width, 192) },
       number(recParams.height, 48),
-      settings.recPolicy ?? policyOf(recognizer),
+      settings.recPolicy ?? policyOf(recognizer, (recognizerRunner.parallelism ?? 1) > 1 ? 1 : undefined),
       settings.clsPolicy ?? policyOf(classifier),
       { detector: bucketed(detector), classifier: bucketed(classifier), recognizer: bucketed(recognizer) },
     );

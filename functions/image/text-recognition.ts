@@ -84,7 +84,7 @@ export async function recognizeLines(
     { maxLines: batching.maxLines, maxColumns: MAX_BATCH_COLUMNS },
   );
   const slicer = new TimeSlicer();
-  for (const { lines: batch, width } of runs) {
+  const readRun = async ({ lines: batch, width }: (typeof runs)[number]): Promise<void> => {
     // Padding lines of a GPU batch bucket stay zero; their outputs are not read.
     const rows = input.buckets ? recognizerBatchBucket(batch.length) : batch.length;
     const data = new Float32Array(rows * 3 * height * width);
@@ -96,7 +96,10 @@ export async function recognizeLines(
       await slicer.pause();
     }
     const tensor = new ort.Tensor('float32', data, [rows, 3, height, width]);
-    const outputs = await watch.time('inference', () => session.run({ [inputName]: tensor }));
+    const feeds = { [inputName]: tensor };
+    const outputs = await watch.time('inference', () =>
+      runs.length === 1 && session.runAlone ? session.runAlone(feeds) : session.run(feeds),
+    );
     const output = outputs[outputName] as ort.Tensor;
     const [, steps, classes] = output.dims as [number, number, number];
     const probs = output.data as Float32Array;
@@ -106,6 +109,22 @@ export async function recognizeLines(
       );
       await slicer.pause();
     }
-  }
+  };
+  // A runner that carries several runs at once (a pool of sessions) is kept that busy: the next run's
+  // lines are sampled while the others are read.
+  await inParallel(runs, session.parallelism ?? 1, readRun);
   return results;
+}
+
+/** Calls `work` on each item, at most `limit` at once, in order of the items; rejects on the first failure. */
+async function inParallel<T>(
+  items: readonly T[],
+  limit: number,
+  work: (item: T) => Promise<void>,
+): Promise<void> {
+  let next = 0;
+  const lane = async (): Promise<void> => {
+    while (next < items.length) await work(items[next++] as T);
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, lane));
 }

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openOffThreadSession } from '../../functions/core/off-thread-session.ts';
+import { openOffThreadSession, openSessionPool } from '../../functions/core/off-thread-session.ts';
 import { freePort } from '../support/free-port.ts';
 import { largePage } from '../support/large-page.ts';
 import { type LocalServer, startLocalServer } from '../support/local-server.ts';
@@ -234,5 +234,50 @@ describe('a model session on a worker thread', () => {
     } finally {
       await offThread.close();
     }
+  });
+});
+
+describe('a pool of model sessions on worker threads', () => {
+  it('answers runs made at once, and a run alone, as the session on this thread does; a failed run fails alone', async () => {
+    const { classifier } = await loadOcrModels();
+    const session = classifier.session as ort.InferenceSession;
+    const file = classifier.files.get(classifier.manifest.variants[classifier.variant]?.file ?? '') ?? '';
+    const pool = await openSessionPool(file, 2, { intraOpThreads: 2, executionProvider: 'cpu' });
+    const input = (phase: number) =>
+      new ort.Tensor(
+        'float32',
+        Float32Array.from({ length: 3 * 48 * 192 }, (_, i) => Math.sin(i / 97 + phase)),
+        [1, 3, 48, 192],
+      );
+    const name = session.outputNames[0] as string;
+    const feed = (tensor: ort.Tensor) => ({ [session.inputNames[0] as string]: tensor });
+    try {
+      const here = await Promise.all([0, 1, 2, 3].map((phase) => session.run(feed(input(phase)))));
+      const wrongShape = expect(
+        pool.run(feed(new ort.Tensor('float32', new Float32Array(7), [7]))),
+      ).rejects.toThrow(/./);
+      const there = await Promise.all([0, 1, 2, 3].map((phase) => pool.run(feed(input(phase)))));
+      await wrongShape;
+      // A run alone goes to the copy with both threads.
+      const alone = await pool.runAlone?.(feed(input(0)));
+      there.push(alone ?? {});
+      here.push(here[0] as (typeof here)[number]);
+
+      expect(pool.parallelism).toBe(2);
+      expect(pool.outputNames).toEqual(session.outputNames);
+      for (const [i, out] of there.entries()) {
+        const expected = here[i]?.[name]?.data as Float32Array;
+        const got = out[name]?.data as Float32Array;
+        expect(out[name]?.dims).toEqual(here[i]?.[name]?.dims);
+        // One intra-op thread against this session's several: the same sums in another order.
+        expect(Math.max(...got.map((v, k) => Math.abs(v - (expected[k] as number))))).toBeLessThan(1e-5);
+      }
+    } finally {
+      await pool.close();
+    }
+  });
+
+  it('refuses a pool of no copies', async () => {
+    await expect(openSessionPool('model.onnx', 0)).rejects.toThrow(RangeError);
   });
 });

@@ -87,6 +87,25 @@ describe('OcrPipeline', () => {
     }
   });
 
+  it('reads the same lines with the recogniser as a pool of one-thread copies as with one copy', async () => {
+    const png = await renderReceipt();
+    const single = BatchPolicy.oneLineAtATime();
+
+    const [pooled, one] = await Promise.all([
+      OcrPipeline.create(models, { recPolicy: single, recognizerCopies: 2 }),
+      OcrPipeline.create(models, { recPolicy: single, recognizerCopies: 1 }),
+    ]);
+    const [a, b] = await Promise.all([pooled.run(png), one.run(png)]);
+
+    expect(a.lines.map((l) => l.text)).toEqual(RECEIPT_LINES);
+    expect(b.lines.map((l) => l.text)).toEqual(RECEIPT_LINES);
+    for (const [i, line] of a.lines.entries()) {
+      expect(line.confidence).toBeCloseTo(b.lines[i]?.confidence ?? 0, 3);
+    }
+    // The pool's runs overlap: inference is counted once for the time any run was under way.
+    expect(a.timings.inference).toBeLessThanOrEqual(a.timings.total);
+  });
+
   it('reads several lines in two font sizes', async () => {
     const texts = [
       { text: 'invoice number 4711', fontSize: 48 },
