@@ -121,8 +121,44 @@ export const textResults = z
   })
   .loose();
 
+/** Figures of one burst, or their medians over the bursts of one mode (`bench/load.ts`'s burst phase). */
+const burstFigures = z
+  .object({
+    served: z.number(),
+    slowestServedMs: z.number(),
+    refused: z.number(),
+    refusalMedianMs: z.number(),
+    refusalSlowestMs: z.number(),
+    controlMedianMs: z.number(),
+    controlSlowestMs: z.number(),
+    probeSlowestMs: z.number(),
+  })
+  .loose();
+
+/** `npm run bench:load`'s burst phase: 200 OCR requests at once, per `INFERENCE_NICE`. */
+const loadBurst = z
+  .object({
+    task: z.string(),
+    atOnce: z.number(),
+    admission: z.object({ concurrency: z.number(), maxWaitMs: z.number() }),
+    loadAverageBefore: z.array(z.number()),
+    loadAverageAfter: z.array(z.number()),
+    modes: z.array(z.object({ inferenceNice: z.number(), bursts: z.number(), medians: burstFigures })).min(1),
+    runs: z
+      .array(
+        burstFigures.extend({
+          inferenceNice: z.number(),
+          run: z.number(),
+          otherStatuses: z.array(z.number()),
+        }),
+      )
+      .min(1),
+  })
+  .loose();
+
 export const loadResults = z
   .object({
+    burst: loadBurst,
     ...provenance,
     cores: z.number().optional(),
     loadAverageBefore: z.array(z.number()).optional(),

@@ -19,6 +19,7 @@ import {
   times,
   when,
 } from './format.ts';
+import { loadBurst } from './load-burst-figure.ts';
 import { textEval } from './text-eval-figure.ts';
 
 /** The README's table: one line per benchmark, its headline figure and the baseline of the same run. */
@@ -364,6 +365,7 @@ export const FIGURES: Readonly<Record<string, (results: BenchResults) => string>
   text,
   'text-eval': textEval,
   load: loadTable,
+  'load-burst': loadBurst,
   soak,
   quantize,
 });
