@@ -6,6 +6,7 @@
  */
 import { createRequire } from 'node:module';
 import { Worker } from 'node:worker_threads';
+import { describeError, log } from './log.ts';
 import type { ort } from './onnx.ts';
 import { type SessionConfig, sessionConfigFromEnv, sessionOptions } from './session.ts';
 
@@ -153,53 +154,79 @@ export async function openOffThreadSession(
   };
 }
 
+/** A pool of sessions on worker threads: see {@link openSessionPool}. */
+export interface SessionPool extends ModelRunner {
+  /** `copies` once the one-thread copies are open, 1 until then. */
+  readonly parallelism: number;
+  /** Settles when the one-thread copies are open (or failed to open, logged; runs then stay on one copy). */
+  readonly ready: Promise<void>;
+  close(): Promise<void>;
+}
+
 /**
- * `copies` sessions over `modelPath`, each on a worker thread of its own with one intra-op thread, that
- * carry out up to `copies` runs at once (each run goes to the copy with the fewest runs waiting), and for
- * {@link ModelRunner.runAlone} one more copy with all the configured threads (one 800-column line: 38 ms on
- * two threads, 57 ms on one). For
- * models whose runs are many and small, such as the OCR recogniser's one line a run, runs side by side on
- * one thread each use the cores better than one run at a time on all of them: onnxruntime splits each
- * operator across its threads, and the recogniser's operators are too small to split well (two lines of
- * 320 columns took 35 ms one after the other on two threads, 20 ms side by side on one thread each).
+ * A session over `modelPath` with all the configured threads, on a worker thread, that resolves as soon as it
+ * is open and serves every run at first; behind it `copies` more open in the background, each on a worker
+ * thread of its own with one intra-op thread, and from then on carry out up to `copies` runs at once (each
+ * run goes to the copy with the fewest runs waiting) while {@link ModelRunner.runAlone} stays on the first
+ * (one 800-column line: 38 ms on two threads, 57 ms on one). For models whose runs are many and small, such
+ * as the OCR recogniser's one line a run, runs side by side on one thread each use the cores better than one
+ * run at a time on all of them: onnxruntime splits each operator across its threads, and the recogniser's
+ * operators are too small to split well (two lines of 320 columns took 35 ms one after the other on two
+ * threads, 20 ms side by side on one thread each). Opening the copies in the background keeps them off a
+ * cold start's path to its first answer.
  *
  * @example
  * ```ts
  * const recognizer = await openSessionPool(files.get('model.onnx'), 2);
- * await Promise.all(lines.map((line) => recognizer.run({ x: line }))); // two at a time
+ * await Promise.all(lines.map((line) => recognizer.run({ x: line }))); // two at a time, once ready
  * ```
  */
 export async function openSessionPool(
   modelPath: string,
   copies: number,
   config: SessionConfig = sessionConfigFromEnv(),
-): Promise<ModelRunner & { readonly parallelism: number; close(): Promise<void> }> {
-  if (!Number.isInteger(copies) || copies < 1)
+): Promise<SessionPool> {
+  if (!Number.isInteger(copies) || copies < 1) {
     throw new RangeError(`a session pool needs at least one copy, not ${copies}`);
-  const [sessions, whole] = await Promise.all([
-    Promise.all(
-      Array.from({ length: copies }, () => openOffThreadSession(modelPath, { ...config, intraOpThreads: 1 })),
-    ),
-    config.intraOpThreads > 1 ? openOffThreadSession(modelPath, config) : undefined,
-  ]);
-  const waiting = sessions.map(() => 0);
-  const first = sessions[0] as (typeof sessions)[number];
+  }
+  const whole = await openOffThreadSession(modelPath, config);
+  type Copy = Awaited<ReturnType<typeof openOffThreadSession>>;
+  let single: Copy[] | undefined;
+  const waiting: number[] = new Array(copies).fill(0);
+  const ready = Promise.all(
+    Array.from({ length: copies }, () => openOffThreadSession(modelPath, { ...config, intraOpThreads: 1 })),
+  ).then(
+    (opened) => {
+      single = opened;
+    },
+    (error: unknown) => {
+      log.warn('the one-thread copies of a session pool did not open; its runs stay on one copy', {
+        model: modelPath,
+        ...describeError(error),
+      });
+    },
+  );
   return {
-    inputNames: first.inputNames,
-    outputNames: first.outputNames,
-    parallelism: copies,
+    inputNames: whole.inputNames,
+    outputNames: whole.outputNames,
+    get parallelism() {
+      return single ? copies : 1;
+    },
+    ready,
     async run(feeds) {
+      if (!single) return whole.run(feeds);
       const index = waiting.indexOf(Math.min(...waiting));
       waiting[index] = (waiting[index] as number) + 1;
       try {
-        return await (sessions[index] as (typeof sessions)[number]).run(feeds);
+        return await (single[index] as Copy).run(feeds);
       } finally {
         waiting[index] = (waiting[index] as number) - 1;
       }
     },
-    ...(whole && { runAlone: (feeds: Record<string, ort.Tensor>) => whole.run(feeds) }),
+    runAlone: (feeds) => whole.run(feeds),
     async close() {
-      await Promise.all([...sessions, ...(whole ? [whole] : [])].map((session) => session.close()));
+      await ready;
+      await Promise.all([whole, ...(single ?? [])].map((session) => session.close()));
     },
   };
 }

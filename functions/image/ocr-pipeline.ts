@@ -1,6 +1,11 @@
 import { readFile } from 'node:fs/promises';
 import type { LoadedModel } from '../core/model-store/types.ts';
-import { type ModelRunner, openOffThreadSession, openSessionPool } from '../core/off-thread-session.ts';
+import {
+  type ModelRunner,
+  openOffThreadSession,
+  openSessionPool,
+  type SessionPool,
+} from '../core/off-thread-session.ts';
 import { ort } from '../core/onnx.ts';
 import { providerOf, sessionConfigFromEnv } from '../core/session.ts';
 import { type StageTimings, Stopwatch } from '../core/timings.ts';
@@ -103,6 +108,15 @@ export class OcrPipeline {
   /** Pixels of the images this pipeline is reading now; see {@link OcrOptions.pixelBudget}. */
   readonly pixels: PixelBudget;
 
+  /**
+   * Settles when every copy of the models is open: the recogniser's pool opens its one-thread copies in the
+   * background (see `openSessionPool`), and reads lines one run at a time until then.
+   */
+  get ready(): Promise<void> {
+    const pool = this.recognizer as Partial<SessionPool>;
+    return pool.ready ?? Promise.resolve();
+  }
+
   private constructor(
     private readonly detector: ModelRunner,
     private readonly classifier: ort.InferenceSession,
@@ -170,7 +184,7 @@ export class OcrPipeline {
       numbers(detParams.std, [0.229, 0.224, 0.225]),
       { height: number(clsParams.height, 48), width: number(clsParams.width, 192) },
       number(recParams.height, 48),
-      settings.recPolicy ?? policyOf(recognizer, (recognizerRunner.parallelism ?? 1) > 1 ? 1 : undefined),
+      settings.recPolicy ?? policyOf(recognizer, recCopies > 1 ? 1 : undefined),
       settings.clsPolicy ?? policyOf(classifier),
       { detector: bucketed(detector), classifier: bucketed(classifier), recognizer: bucketed(recognizer) },
     );

@@ -57,7 +57,7 @@ function performance(r: BenchResults): string {
       `${range(
         small.map((row) => row.httpP50 / row.gutenP50),
         (v) => fixed(v, 2),
-      )}× \`@gutenye/ocr-node\`; the pipeline on \`MODEL_TIER=lambda\`'s variants ${range(
+      )}× \`@gutenye/ocr-node\`; the endpoint on \`MODEL_TIER=lambda\`'s variants ${range(
         small.map((row) => row.lambdaP50 / row.gutenP50),
         (v) => fixed(v, 2),
       )}×`,
@@ -157,7 +157,7 @@ function ocr(r: BenchResults): string {
         'endpoint p50 ms',
         'session.run sum ms',
         'endpoint / runs',
-        'Lambda variants ms',
+        'endpoint, Lambda variants ms',
         'ocr-node ms',
         'speed-up',
         'accuracy ours / ocr-node',

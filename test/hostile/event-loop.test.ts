@@ -253,6 +253,7 @@ describe('a pool of model sessions on worker threads', () => {
     const feed = (tensor: ort.Tensor) => ({ [session.inputNames[0] as string]: tensor });
     try {
       const here = await Promise.all([0, 1, 2, 3].map((phase) => session.run(feed(input(phase)))));
+      await pool.ready;
       const wrongShape = expect(
         pool.run(feed(new ort.Tensor('float32', new Float32Array(7), [7]))),
       ).rejects.toThrow(/./);

@@ -95,6 +95,7 @@ describe('OcrPipeline', () => {
       OcrPipeline.create(models, { recPolicy: single, recognizerCopies: 2 }),
       OcrPipeline.create(models, { recPolicy: single, recognizerCopies: 1 }),
     ]);
+    await pooled.ready;
     const [a, b] = await Promise.all([pooled.run(png), one.run(png)]);
 
     expect(a.lines.map((l) => l.text)).toEqual(RECEIPT_LINES);
