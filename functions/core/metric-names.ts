@@ -62,7 +62,7 @@ export const OUTCOME_METRICS = Object.freeze({
  * - `QueueWait`: milliseconds an accepted request waited before its run started.
  * - `Shed`: 1 per request refused with 503 because its expected wait exceeded `ADMISSION_MAX_WAIT_MS`.
  *
- * The GPU service scales on `QueueWait` (`infra/constructs/gpu-service.ts`).
+ * The GPU service scales on `QueueWait` (`infra/constructs/gpu/scaling.ts`).
  */
 export const ADMISSION_METRICS = Object.freeze({
   queueDepth: 'QueueDepth',
