@@ -171,9 +171,9 @@ export interface SessionPool extends ModelRunner {
  * (one 800-column line: 38 ms on two threads, 57 ms on one). For models whose runs are many and small, such
  * as the OCR recogniser's one line a run, runs side by side on one thread each use the cores better than one
  * run at a time on all of them: onnxruntime splits each operator across its threads, and the recogniser's
- * operators are too small to split well (two lines of 320 columns took 35 ms one after the other on two
- * threads, 20 ms side by side on one thread each). Opening the copies in the background keeps them off a
- * cold start's path to its first answer.
+ * operators are too small to split well (four lines of 320 columns: 70 ms one after the other on two
+ * threads, 44 ms two at a time on one thread each, on the 2-core build machine). Opening the copies in the
+ * background keeps them off a cold start's path to its first answer.
  *
  * @example
  * ```ts
