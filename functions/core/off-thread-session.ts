@@ -167,8 +167,8 @@ export interface SessionPool extends ModelRunner {
  * A session over `modelPath` with all the configured threads, on a worker thread, that resolves as soon as it
  * is open and serves every run at first; behind it `copies` more open in the background, each on a worker
  * thread of its own with one intra-op thread, and from then on carry out up to `copies` runs at once (each
- * run goes to the copy with the fewest runs waiting) while {@link ModelRunner.runAlone} stays on the first
- * (one 800-column line: 38 ms on two threads, 57 ms on one). For models whose runs are many and small, such
+ * run goes to the copy with the fewest runs waiting) while {@link ModelRunner.runAlone} goes to the first
+ * when it is free (one 800-column line: 38 ms on two threads, 57 ms on one). For models whose runs are many and small, such
  * as the OCR recogniser's one line a run, runs side by side on one thread each use the cores better than one
  * run at a time on all of them: onnxruntime splits each operator across its threads, and the recogniser's
  * operators are too small to split well (four lines of 320 columns: 70 ms one after the other on two
@@ -193,6 +193,14 @@ export async function openSessionPool(
   type Copy = Awaited<ReturnType<typeof openOffThreadSession>>;
   let single: Copy[] | undefined;
   const waiting: number[] = new Array(copies).fill(0);
+  const wholeBusy = [0];
+  const onWhole = (feeds: Record<string, ort.Tensor>) => counted(wholeBusy, 0, () => whole.run(feeds));
+  const onPool = (feeds: Record<string, ort.Tensor>) => {
+    if (!single) return onWhole(feeds);
+    const copy = single;
+    const index = waiting.indexOf(Math.min(...waiting));
+    return counted(waiting, index, () => (copy[index] as Copy).run(feeds));
+  };
   const ready = Promise.all(
     Array.from({ length: copies }, () => openOffThreadSession(modelPath, { ...config, intraOpThreads: 1 })),
   ).then(
@@ -213,20 +221,23 @@ export async function openSessionPool(
       return single ? copies : 1;
     },
     ready,
-    async run(feeds) {
-      if (!single) return whole.run(feeds);
-      const index = waiting.indexOf(Math.min(...waiting));
-      waiting[index] = (waiting[index] as number) + 1;
-      try {
-        return await (single[index] as Copy).run(feeds);
-      } finally {
-        waiting[index] = (waiting[index] as number) - 1;
-      }
-    },
-    runAlone: (feeds) => whole.run(feeds),
+    run: onPool,
+    // Runs alone of concurrent requests do not queue behind each other on the one copy: while it is busy,
+    // they go to the one-thread copies.
+    runAlone: (feeds) => (wholeBusy[0] === 0 || !single ? onWhole(feeds) : onPool(feeds)),
     async close() {
       await ready;
       await Promise.all([whole, ...(single ?? [])].map((session) => session.close()));
     },
   };
+}
+
+/** Runs `work` with `counts[index]` raised by one while it is under way. */
+async function counted<T>(counts: number[], index: number, work: () => Promise<T>): Promise<T> {
+  counts[index] = (counts[index] as number) + 1;
+  try {
+    return await work();
+  } finally {
+    counts[index] = (counts[index] as number) - 1;
+  }
 }
