@@ -55,7 +55,8 @@ export interface EmbeddedS3Options {
 // objectKeyProblem (functions/core/uploads/upload-keys.ts, repeated here because this child is plain
 // JavaScript; test/hostile/embedded-s3.test.ts holds both to the same keys) or any path outside its bucket
 // is a 400. A listing that meets an entry it cannot read (a half-written object from an older version)
-// skips it and reports its key, instead of failing every listing of that prefix.
+// skips it and reports its key, instead of failing every listing of that prefix. Objects are written whole
+// before they are visible (see putObject below).
 const CHILD = `
 const path = require('node:path');
 const { AsyncLocalStorage } = require('node:async_hooks');
@@ -126,6 +127,44 @@ store.getResourcePath = (bucket, key, resource) => {
     throw new S3Error('InvalidArgument', 'The object key is refused.', { ArgumentName: 'key' });
   }
   return file;
+};
+// s3rver's putObject answers (and announces the object) before its file is written out, and writes it in
+// place: a GET or an upload's processing could read it empty or cut short. Written to a side file and
+// renamed into place once complete, an object is whole whenever it is visible.
+const fsp = require('node:fs/promises');
+const { createWriteStream } = require('node:fs');
+const { Readable, Transform } = require('node:stream');
+const { pipeline } = require('node:stream/promises');
+const crypto = require('node:crypto');
+const partsDir = path.join(root, '.parts');
+// Side files of writes a crash cut short: never visible, removed at start.
+require('node:fs').rmSync(partsDir, { recursive: true, force: true });
+let parts = 0;
+store.putObject = async (object) => {
+  const objectPath = store.getResourcePath(object.bucket, object.key, 'object');
+  await fsp.mkdir(path.dirname(objectPath), { recursive: true });
+  await fsp.mkdir(partsDir, { recursive: true });
+  const part = path.join(partsDir, process.pid + '-' + parts++);
+  const md5 = crypto.createHash('md5');
+  let size = 0;
+  const content = Buffer.isBuffer(object.content) ? Readable.from([object.content]) : object.content;
+  const count = new Transform({
+    transform(chunk, encoding, done) {
+      md5.update(chunk);
+      size += chunk.length;
+      done(null, chunk);
+    },
+  });
+  try {
+    await pipeline(content, count, createWriteStream(part));
+    await fsp.rename(part, objectPath);
+  } catch (error) {
+    await fsp.rm(part, { force: true });
+    throw error;
+  }
+  const digest = md5.digest('hex');
+  await store.putMetadata(object.bucket, object.key, object.metadata, digest);
+  return { size, md5: digest };
 };
 const listing = new AsyncLocalStorage();
 const listObjects = store.listObjects.bind(store);

@@ -9,7 +9,7 @@ import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { GetObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   MAX_KEY_BYTES,
@@ -91,6 +91,41 @@ describe('the embedded S3 and the upload processor', () => {
 
     expect({ key, stored: status === 200 }).toEqual({ key, stored: objectKeyProblem(key) === undefined });
     expect(status === 200 || (status >= 400 && status < 500)).toBe(true);
+  });
+
+  it('shows an object only whole, to a reader polling while it is written', async () => {
+    const client = new S3Client({
+      endpoint: s3.endpoint,
+      region: EMBEDDED_S3_REGION,
+      credentials: EMBEDDED_S3_CREDENTIALS,
+      forcePathStyle: true,
+    });
+    const size = 24 * 2 ** 20;
+    const body = new Uint8Array(size).fill(7);
+    const seen: number[] = [];
+    let writing = true;
+    const poll = async () => {
+      while (writing) {
+        const length = await client
+          .send(new GetObjectCommand({ Bucket: 'uploads', Key: 'big/whole.bin' }))
+          .then(
+            async (object) => (await object.Body?.transformToByteArray())?.length ?? -1,
+            () => undefined,
+          );
+        if (length !== undefined) seen.push(length);
+      }
+    };
+    const readers = [poll(), poll()];
+    await client.send(new PutObjectCommand({ Bucket: 'uploads', Key: 'big/whole.bin', Body: body }));
+    // Answered: the object is whole from this moment.
+    const after = await client.send(new GetObjectCommand({ Bucket: 'uploads', Key: 'big/whole.bin' }));
+    const afterLength = (await after.Body?.transformToByteArray())?.length;
+    writing = false;
+    await Promise.all(readers);
+    client.destroy();
+
+    expect(afterLength).toBe(size);
+    expect(seen.filter((length) => length !== size)).toEqual([]);
   });
 });
 
