@@ -8,15 +8,10 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { median } from '../../bench/stats.ts';
 import { freePort } from '../support/free-port.ts';
 import { type LocalServer, startLocalServer } from '../support/local-server.ts';
-import {
-  medianOf,
-  postImage,
-  renderBurstReceipt,
-  sendOcrBurst,
-  summariseBurst,
-} from '../support/ocr-burst.ts';
+import { postImage, renderBurstReceipt, sendOcrBurst, summariseBurst } from '../support/ocr-burst.ts';
 
 const AT_ONCE = 200;
 /** The bounds: a refusal within 250 ms, an accepted request answered within about 20 s. */
@@ -75,7 +70,7 @@ describe('npm start under 200 OCR requests at once', () => {
     const controlMs = burst.lateControls.map((a) => a.ms);
     const allowance = (ms: number): number => Math.max(REFUSAL_MS, ms + Math.max(SLACK_MS, ms * SLACK_SHARE));
     expect(controlMs.length).toBeGreaterThan(2);
-    expect(medianOf(refusedMs)).toBeLessThan(allowance(medianOf(controlMs)));
+    expect(median(refusedMs)).toBeLessThan(allowance(median(controlMs)));
     expect(Math.max(...refusedMs)).toBeLessThan(allowance(Math.max(...controlMs)));
     for (const a of refused) {
       expect(Number(a.retryAfter)).toBeGreaterThanOrEqual(1);

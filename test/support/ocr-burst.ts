@@ -5,6 +5,7 @@
  * controls share the client's connection setup, the accept queue and the CPU with the refusals, so they
  * measure what answering anything costs in that burst on that machine; a refusal is judged against them.
  */
+import { median } from '../../bench/stats.ts';
 import { probeDuring } from './loop-probe.ts';
 import { renderText, stackLines } from './render-text.ts';
 
@@ -112,13 +113,8 @@ export async function sendOcrBurst(base: string, png: Uint8Array, atOnce = 200):
   };
 }
 
-/** Median of a sample (the upper middle value for an even count), 0 for none. */
-export function medianOf(values: readonly number[]): number {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.floor(sorted.length / 2)] ?? 0;
-}
-
 const slowest = (values: readonly number[]): number => (values.length ? Math.max(...values) : 0);
+const middle = (values: readonly number[]): number => (values.length ? median(values) : 0);
 const tenth = (ms: number): number => Math.round(ms * 10) / 10;
 
 /** The figures of one burst. */
@@ -130,10 +126,10 @@ export function summariseBurst(burst: Burst): BurstSummary {
     served: served.length,
     slowestServedMs: tenth(slowest(served)),
     refused: refused.length,
-    refusalMedianMs: tenth(medianOf(refused)),
+    refusalMedianMs: tenth(middle(refused)),
     refusalSlowestMs: tenth(slowest(refused)),
     controls: controls.length,
-    controlMedianMs: tenth(medianOf(controls)),
+    controlMedianMs: tenth(middle(controls)),
     controlSlowestMs: tenth(slowest(controls)),
     probeSlowestMs: tenth(burst.probeSlowestMs),
     otherStatuses: [
