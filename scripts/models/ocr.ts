@@ -4,10 +4,10 @@ import { dirname, join } from 'node:path';
 import type { ModelVariant } from '../../functions/core/model-store/manifest.ts';
 import { type ModelFileSource, writeModelVersion } from '../../functions/core/model-store/write-model.ts';
 import { servedShapes } from '../../functions/image/gpu-shapes.ts';
-import { cpuFoldedOf, folded } from '../quantize/cpu-fold.ts';
-import { gpuVariantOf } from '../quantize/gpu-rewrite.ts';
+import { folded } from '../quantize/cpu-fold.ts';
 import { applyMethod, QDQ_OPTIONS, readChoices, variantFile } from '../quantize/ocr-models.ts';
 import type { QuantizationMethod } from '../quantize/quantize.ts';
+import { servedGraphs } from '../quantize/served-graphs.ts';
 
 const require = createRequire(import.meta.url);
 
@@ -44,37 +44,27 @@ async function variantsOf(
   tiers: { lambda: string; gpu: string };
   files: ModelFileSource[];
 }> {
-  const original = new Uint8Array(await readFile(packageSource));
-  const cpu = cpuFoldedOf(original.slice());
-  const { convOutputAffine, hardSwish, convInputAffine } = cpu.report;
+  const graphs = servedGraphs(new Uint8Array(await readFile(packageSource)));
+  const { convOutputAffine, hardSwish, convInputAffine } = graphs.folded;
   const variants: Record<string, ModelVariant> = {
     fp32: {
       file: 'model.onnx',
-      description: folded(cpu.report)
+      description: folded(graphs.folded)
         ? `the package's fp32 graph with ${convOutputAffine + convInputAffine} scalar affines folded into Conv weights and ${hardSwish} hard-swishes as x * HardSigmoid(x) (scripts/quantize/cpu-fold.ts)`
         : "the package's fp32 graph",
     },
   };
-  const files: ModelFileSource[] = [
-    folded(cpu.report)
-      ? { path: 'model.onnx', content: cpu.bytes }
-      : { path: 'model.onnx', source: packageSource },
-  ];
-  const gpu = gpuVariantOf(original.slice());
+  const files: ModelFileSource[] = [{ path: 'model.onnx', content: graphs.fp32 }];
   let gpuTier = 'fp32';
-  if (gpu.report.clip > 0 || folded(cpu.report)) {
+  if (graphs.gpuDiffers) {
     variants.gpu = {
       file: GPU_VARIANT_FILE,
       description:
-        gpu.report.clip > 0
-          ? `the package's fp32 graph with its ${gpu.report.clip} opset-9 Clip nodes as Min(Max(x, lo), hi), which WebGPU runs (scripts/quantize/gpu-rewrite.ts)`
+        graphs.gpuClips > 0
+          ? `the package's fp32 graph with its ${graphs.gpuClips} opset-9 Clip nodes as Min(Max(x, lo), hi), which WebGPU runs (scripts/quantize/gpu-rewrite.ts)`
           : "the package's fp32 graph as it is, which ran on WebGPU",
     };
-    files.push(
-      gpu.report.clip > 0
-        ? { path: GPU_VARIANT_FILE, content: gpu.bytes }
-        : { path: GPU_VARIANT_FILE, source: packageSource },
-    );
+    files.push({ path: GPU_VARIANT_FILE, content: graphs.gpu });
     gpuTier = 'gpu';
   }
   const choice = readChoices()[name];
@@ -82,7 +72,7 @@ async function variantsOf(
     return { variants, tiers: { lambda: 'fp32', gpu: gpuTier }, files };
   const method = choice.lambda;
   const key = VARIANT_KEYS[method];
-  const content = applyMethod(cpu.bytes, method, choice.ranges, QDQ_OPTIONS[name]);
+  const content = applyMethod(graphs.fp32, method, choice.ranges, QDQ_OPTIONS[name]);
   variants[key] = { file: variantFile(method), description: VARIANT_DESCRIPTIONS[method] };
   files.push({ path: variantFile(method), content });
   return { variants, tiers: { lambda: key, gpu: gpuTier }, files };

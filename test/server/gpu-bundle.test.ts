@@ -12,7 +12,7 @@ const run = promisify(execFile);
 
 /**
  * The GPU check's CPU path, end to end: `npm run gpu:bundle`'s folder (fast xz preset, no Debian packages)
- * unpacked by its run.sh, which writes the gpu variants and measures `cpu` against `auto` on the bundled
+ * unpacked by its run.sh, which writes the fp32 and gpu graphs from the package's and measures `cpu` against `auto` on the bundled
  * Node. On this host `auto` finds no GPU provider; on a GPU machine the same script measures WebGPU.
  */
 describe('the GPU check bundle', () => {
@@ -56,7 +56,9 @@ describe('the GPU check bundle', () => {
     const [cpu, auto] = result.modes;
 
     expect(result.execPath).toBe(join(dir, 'work', 'node'));
-    expect(existsSync(join(dir, 'work', 'models', 'ppocr-v4-rec', '1', 'model-gpu.onnx'))).toBe(true);
+    for (const file of ['model.onnx', 'model-gpu.onnx']) {
+      expect(existsSync(join(dir, 'work', 'models', 'ppocr-v4-rec', '1', file))).toBe(true);
+    }
     expect(result.documents).toHaveLength(2);
     expect(cpu.mode).toBe('cpu');
     expect(cpu.providers['ppocr-v4-rec']).toMatchObject({ requested: 'cpu', provider: 'cpu' });
