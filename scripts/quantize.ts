@@ -31,6 +31,7 @@ import {
   qdqActivations,
   quantizeDynamic,
 } from './quantize/quantize.ts';
+import { servedGraphs } from './quantize/served-graphs.ts';
 
 const HELP = `npm run quantize -- [options]
 
@@ -102,16 +103,30 @@ const threads = availableParallelism();
 // took the CPU from the next one measured).
 const sessionOptions = cpuSessionOptions({ intraOpThreads: threads }, 'cpu');
 
-async function loadFp32(name: string): Promise<{ model: LoadedModel; bytes: Uint8Array }> {
+interface Fp32Model {
+  readonly model: LoadedModel;
+  readonly bytes: Uint8Array;
+  /** The graph the methods rewrite, made from the package's as the repository builder makes it. */
+  readonly toQuantize: Uint8Array;
+}
+
+async function loadFp32(name: string): Promise<Fp32Model> {
   const dir = resolve('models', name, '1');
   const manifest = parseManifest(JSON.parse(await readFile(join(dir, 'manifest.json'), 'utf8')), name);
   const files = new Map(manifest.files.map((f) => [f.path, join(dir, f.path)]));
   const bytes = new Uint8Array(await readFile(join(dir, 'model.onnx')));
+  const source = manifest.source;
+  if (!source?.files[0]) throw new Error(`${name}: the manifest names no source graph`);
+  const original = new Uint8Array(await readFile(join('node_modules', source.package, source.files[0])));
   const session = await ort.InferenceSession.create(bytes, sessionOptions);
-  return { model: { manifest, variant: 'fp32', files, session, loadMs: 0 }, bytes };
+  return {
+    model: { manifest, variant: 'fp32', files, session, loadMs: 0 },
+    bytes,
+    toQuantize: servedGraphs(original).toQuantize,
+  };
 }
 
-const fp32 = {} as Record<OcrRole, { model: LoadedModel; bytes: Uint8Array }>;
+const fp32 = {} as Record<OcrRole, Fp32Model>;
 for (const role of Object.keys(OCR_MODEL_NAMES) as OcrRole[])
   fp32[role] = await loadFp32(OCR_MODEL_NAMES[role]);
 
@@ -252,16 +267,16 @@ function choiceOf(rows: readonly MethodMeasurement[], role: OcrRole): Quantizati
 const stored: StoredChoices = readChoices();
 for (const role of roles) {
   const name = OCR_MODEL_NAMES[role];
-  const { model, bytes } = fp32[role];
+  const { model, bytes, toQuantize } = fp32[role];
   const t0 = performance.now();
-  const tensors = qdqActivations(bytes);
-  const ranges = await calibrate(bytes, tensors, feeds[role]);
+  const tensors = qdqActivations(toQuantize);
+  const ranges = await calibrate(toQuantize, tensors, feeds[role]);
   const calibrationMs = performance.now() - t0;
   const storedRanges = Object.fromEntries([...ranges].map(([k, r]) => [k, [r.min, r.max] as const]));
   const variants: { method: QuantizationMethod; bytes: number; session: ort.InferenceSession }[] = [];
   for (const method of methods) {
     const started = performance.now();
-    const out = applyMethod(bytes, method, storedRanges, QDQ_OPTIONS[name]);
+    const out = applyMethod(toQuantize, method, storedRanges, QDQ_OPTIONS[name]);
     console.log(`  ${name} ${method}: rewritten in ${(performance.now() - started).toFixed(0)} ms`);
     variants.push({
       method,

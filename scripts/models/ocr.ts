@@ -45,12 +45,12 @@ async function variantsOf(
   files: ModelFileSource[];
 }> {
   const graphs = servedGraphs(new Uint8Array(await readFile(packageSource)));
-  const { convOutputAffine, hardSwish, convInputAffine } = graphs.folded;
+  const { convOutputAffine, hardSwish, convInputAffine, affineAsDepthwise } = graphs.folded;
   const variants: Record<string, ModelVariant> = {
     fp32: {
       file: 'model.onnx',
       description: folded(graphs.folded)
-        ? `the package's fp32 graph with ${convOutputAffine + convInputAffine} scalar affines folded into Conv weights and ${hardSwish} hard-swishes as x * HardSigmoid(x) (scripts/quantize/cpu-fold.ts)`
+        ? `the package's fp32 graph with ${convOutputAffine + convInputAffine} scalar affines folded into Conv weights, ${affineAsDepthwise} as 1x1 depthwise Convs, and ${hardSwish} hard-swishes as x * HardSigmoid(x) (scripts/quantize/cpu-fold.ts)`
         : "the package's fp32 graph",
     },
   };
@@ -72,7 +72,7 @@ async function variantsOf(
     return { variants, tiers: { lambda: 'fp32', gpu: gpuTier }, files };
   const method = choice.lambda;
   const key = VARIANT_KEYS[method];
-  const content = applyMethod(graphs.fp32, method, choice.ranges, QDQ_OPTIONS[name]);
+  const content = applyMethod(graphs.toQuantize, method, choice.ranges, QDQ_OPTIONS[name]);
   variants[key] = { file: variantFile(method), description: VARIANT_DESCRIPTIONS[method] };
   files.push({ path: variantFile(method), content });
   return { variants, tiers: { lambda: key, gpu: gpuTier }, files };

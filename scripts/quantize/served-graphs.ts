@@ -2,13 +2,16 @@
  * The float graphs the model repository serves for one OCR model, made from its package's graph: the
  * `fp32` file (folded for the CPU, `cpu-fold.ts`) and the `gpu` file (the package's graph with the nodes
  * WebGPU has no kernel for rewritten, `gpu-rewrite.ts`; the package's graph itself where there are none).
- * Deterministic: the builder here and the GPU check's bundle on a device make the same bytes.
+ * Deterministic: the builder here and the GPU check's bundle on a device make the same bytes. Also the graph
+ * the quantized variants are made from (`toQuantize`), by the builder and by `npm run quantize`.
  */
 import { type CpuFoldReport, cpuFoldedOf, folded } from './cpu-fold.ts';
 import { gpuVariantOf } from './gpu-rewrite.ts';
 
 export interface ServedGraphs {
   readonly fp32: Uint8Array;
+  /** What the quantized variants are made from: the fold without depthwise affines (see `CpuFoldOptions`). */
+  readonly toQuantize: Uint8Array;
   readonly folded: CpuFoldReport;
   readonly gpu: Uint8Array;
   /** Opset-9 `Clip` nodes the `gpu` graph has rewritten. */
@@ -22,6 +25,9 @@ export function servedGraphs(original: Uint8Array): ServedGraphs {
   const gpu = gpuVariantOf(original.slice());
   return {
     fp32: folded(cpu.report) ? cpu.bytes : original,
+    toQuantize: folded(cpu.report)
+      ? cpuFoldedOf(original.slice(), { affineAsDepthwise: false }).bytes
+      : original,
     folded: cpu.report,
     gpu: gpu.report.clip > 0 ? gpu.bytes : original,
     gpuClips: gpu.report.clip,

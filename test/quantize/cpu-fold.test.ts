@@ -40,7 +40,7 @@ const ints = (name: string, v: number[]): Attribute => ({ name, type: 7, ints: v
 /**
  * A PP-LCNetV3 stage as Paddle exports it, at `opset`: weights in `Constant` nodes, scalars first in `Mul`
  * (`Mul c, x`), and `conv → Mul → Add → hard-swish → Mul → Add` twice, into an unpadded 1×1 Conv and then
- * a padded depthwise 3×3 Conv whose input affine has a nonzero shift (which must stay).
+ * a padded depthwise 3×3 Conv whose input affine has a nonzero shift (which stays, as a 1×1 depthwise Conv).
  */
 function lcnetStage(opset: number, lastShift = 0.25): Uint8Array {
   const nodes: Node[] = [];
@@ -140,7 +140,7 @@ describe('foldForCpu', () => {
 
       const { bytes, report } = cpuFoldedOf(original);
 
-      expect(report).toEqual({ convOutputAffine: 2, hardSwish: 2, convInputAffine: 1 });
+      expect(report).toEqual({ convOutputAffine: 2, hardSwish: 2, convInputAffine: 1, affineAsDepthwise: 1 });
       expect(opTypes(bytes)).toEqual([
         'Conv',
         'HardSigmoid',
@@ -148,8 +148,7 @@ describe('foldForCpu', () => {
         'Conv',
         'HardSigmoid',
         'Mul',
-        'Mul',
-        'Add',
+        'Conv',
         'Conv',
       ]);
       const [before, after] = await Promise.all([
@@ -166,10 +165,25 @@ describe('foldForCpu', () => {
     const { bytes, report } = cpuFoldedOf(original);
 
     expect(report.convInputAffine).toBe(2);
+    expect(report.affineAsDepthwise).toBe(0);
     expect(opTypes(bytes)).not.toContain('Add');
     const [before, after] = await Promise.all([
       run(original, [1, 3, 12, 20], 3),
       run(bytes, [1, 3, 12, 20], 3),
+    ]);
+    expect(maxAbsDifference(before, after)).toBeLessThanOrEqual(1e-5);
+  });
+
+  it('leaves an affine before a padded Conv as Mul and Add for a graph to be quantized', async () => {
+    const original = lcnetStage(9);
+
+    const { bytes, report } = cpuFoldedOf(original, { affineAsDepthwise: false });
+
+    expect(report.affineAsDepthwise).toBe(0);
+    expect(opTypes(bytes).slice(-3)).toEqual(['Mul', 'Add', 'Conv']);
+    const [before, after] = await Promise.all([
+      run(original, [1, 3, 12, 20], 5),
+      run(bytes, [1, 3, 12, 20], 5),
     ]);
     expect(maxAbsDifference(before, after)).toBeLessThanOrEqual(1e-5);
   });
