@@ -31,7 +31,7 @@ import {
   qdqActivations,
   quantizeDynamic,
 } from './quantize/quantize.ts';
-import { servedGraphs } from './quantize/served-graphs.ts';
+import { graphFor, type ServedGraphs, servedGraphs } from './quantize/served-graphs.ts';
 
 const HELP = `npm run quantize -- [options]
 
@@ -106,8 +106,8 @@ const sessionOptions = cpuSessionOptions({ intraOpThreads: threads }, 'cpu');
 interface Fp32Model {
   readonly model: LoadedModel;
   readonly bytes: Uint8Array;
-  /** The graph the methods rewrite, made from the package's as the repository builder makes it. */
-  readonly toQuantize: Uint8Array;
+  /** The graphs made from the package's, as the repository builder makes them (`graphFor` per method). */
+  readonly graphs: ServedGraphs;
 }
 
 async function loadFp32(name: string): Promise<Fp32Model> {
@@ -122,7 +122,7 @@ async function loadFp32(name: string): Promise<Fp32Model> {
   return {
     model: { manifest, variant: 'fp32', files, session, loadMs: 0 },
     bytes,
-    toQuantize: servedGraphs(original).toQuantize,
+    graphs: servedGraphs(original),
   };
 }
 
@@ -267,16 +267,16 @@ function choiceOf(rows: readonly MethodMeasurement[], role: OcrRole): Quantizati
 const stored: StoredChoices = readChoices();
 for (const role of roles) {
   const name = OCR_MODEL_NAMES[role];
-  const { model, bytes, toQuantize } = fp32[role];
+  const { model, bytes, graphs } = fp32[role];
   const t0 = performance.now();
-  const tensors = qdqActivations(toQuantize);
-  const ranges = await calibrate(toQuantize, tensors, feeds[role]);
+  const tensors = qdqActivations(graphs.toQuantize);
+  const ranges = await calibrate(graphs.toQuantize, tensors, feeds[role]);
   const calibrationMs = performance.now() - t0;
   const storedRanges = Object.fromEntries([...ranges].map(([k, r]) => [k, [r.min, r.max] as const]));
   const variants: { method: QuantizationMethod; bytes: number; session: ort.InferenceSession }[] = [];
   for (const method of methods) {
     const started = performance.now();
-    const out = applyMethod(toQuantize, method, storedRanges, QDQ_OPTIONS[name]);
+    const out = applyMethod(graphFor(graphs, method), method, storedRanges, QDQ_OPTIONS[name]);
     console.log(`  ${name} ${method}: rewritten in ${(performance.now() - started).toFixed(0)} ms`);
     variants.push({
       method,

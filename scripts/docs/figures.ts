@@ -43,7 +43,7 @@ function performance(r: BenchResults): string {
     [
       `OCR pipeline p50 over ${ocr.rows.length} documents (\`npm run bench\`)`,
       ms(ocr.summary.pipelineP50),
-      `\`@gutenye/ocr-node\` on the same models ${ms(ocr.summary.gutenP50)}; per image ${range(speedups, (v) => fixed(v, 1))}× faster (median ${times(ocr.summary.speedupVsGutenPerImageMedian)})`,
+      `\`@gutenye/ocr-node\` on its package's PP-OCRv4 files ${ms(ocr.summary.gutenP50)}; per image ${range(speedups, (v) => fixed(v, 1))}× faster (median ${times(ocr.summary.speedupVsGutenPerImageMedian)})`,
     ],
     [
       `OCR, the ${small.length} small documents: endpoint p50`,

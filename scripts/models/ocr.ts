@@ -7,7 +7,7 @@ import { servedShapes } from '../../functions/image/gpu-shapes.ts';
 import { folded } from '../quantize/cpu-fold.ts';
 import { applyMethod, QDQ_OPTIONS, readChoices, variantFile } from '../quantize/ocr-models.ts';
 import type { QuantizationMethod } from '../quantize/quantize.ts';
-import { servedGraphs } from '../quantize/served-graphs.ts';
+import { graphFor, servedGraphs } from '../quantize/served-graphs.ts';
 
 const require = createRequire(import.meta.url);
 
@@ -72,7 +72,7 @@ async function variantsOf(
     return { variants, tiers: { lambda: 'fp32', gpu: gpuTier }, files };
   const method = choice.lambda;
   const key = VARIANT_KEYS[method];
-  const content = applyMethod(graphs.toQuantize, method, choice.ranges, QDQ_OPTIONS[name]);
+  const content = applyMethod(graphFor(graphs, method), method, choice.ranges, QDQ_OPTIONS[name]);
   variants[key] = { file: variantFile(method), description: VARIANT_DESCRIPTIONS[method] };
   files.push({ path: variantFile(method), content });
   return { variants, tiers: { lambda: key, gpu: gpuTier }, files };

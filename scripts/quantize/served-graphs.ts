@@ -7,10 +7,11 @@
  */
 import { type CpuFoldReport, cpuFoldedOf, folded } from './cpu-fold.ts';
 import { gpuVariantOf } from './gpu-rewrite.ts';
+import type { QuantizationMethod } from './quantize.ts';
 
 export interface ServedGraphs {
   readonly fp32: Uint8Array;
-  /** What the quantized variants are made from: the fold without depthwise affines (see `CpuFoldOptions`). */
+  /** What the int8 variants are made from: the fold without depthwise affines (see `CpuFoldOptions`). */
   readonly toQuantize: Uint8Array;
   readonly folded: CpuFoldReport;
   readonly gpu: Uint8Array;
@@ -33,4 +34,12 @@ export function servedGraphs(original: Uint8Array): ServedGraphs {
     gpuClips: gpu.report.clip,
     gpuDiffers: folded(cpu.report) || gpu.report.clip > 0,
   };
+}
+
+/**
+ * The graph a method rewrites: the int8 methods the fold without depthwise affines (`toQuantize`), fp16
+ * (float compute) the fp32 file.
+ */
+export function graphFor(graphs: ServedGraphs, method: QuantizationMethod): Uint8Array {
+  return method === 'fp16' ? graphs.fp32 : graphs.toQuantize;
 }
