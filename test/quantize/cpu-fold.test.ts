@@ -1,6 +1,10 @@
-import { readFile } from 'node:fs/promises';
+import { execFile } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
+import { promisify } from 'node:util';
 import * as ort from 'onnxruntime-node';
 import { describe, expect, it } from 'vitest';
 import { cpuFoldedOf } from '../../scripts/quantize/cpu-fold.ts';
@@ -227,3 +231,41 @@ describe('the PP-OCR models folded for the CPU', () => {
     expect(opTypes(rec)).not.toContain('Clip');
   });
 });
+
+describe('npm run quantize', () => {
+  const cli = (args: string[]) =>
+    promisify(execFile)(
+      process.execPath,
+      ['--no-warnings', '--import', 'tsx', 'scripts/quantize.ts', ...args],
+      {
+        cwd: join(import.meta.dirname, '..', '..'),
+      },
+    );
+
+  it('documents every method in --help', async () => {
+    const { stdout } = await cli(['--help']);
+
+    for (const method of ['dynamic', 'qdq', 'fp16', 'fold'])
+      expect(stdout).toMatch(new RegExp(`^  ${method} `, 'm'));
+  });
+
+  it('folds a model file given with --input --method fold', async () => {
+    const work = await mkdtemp(join(tmpdir(), 'inferlet-fold-cli-'));
+    try {
+      const output = join(work, 'folded.onnx');
+      const { stdout } = await cli(['--input', stagePath(work), '--method', 'fold', '--output', output]);
+
+      expect(stdout).toContain('"hardSwish":2');
+      expect(opTypes(new Uint8Array(await readFile(output)))).toContain('HardSigmoid');
+    } finally {
+      await rm(work, { recursive: true, force: true });
+    }
+  });
+});
+
+/** Writes {@link lcnetStage} into `dir` and returns its path. */
+function stagePath(dir: string): string {
+  const path = join(dir, 'stage.onnx');
+  writeFileSync(path, lcnetStage(13));
+  return path;
+}
