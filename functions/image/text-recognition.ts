@@ -111,8 +111,10 @@ export async function recognizeLines(
     }
   };
   // A runner that carries several runs at once (a pool of sessions) is kept that busy: the next run's
-  // lines are sampled while the others are read.
-  await inParallel(runs, session.parallelism ?? 1, readRun);
+  // lines are sampled while the others are read. The largest runs go first, so that the last to finish
+  // is a small one rather than a wide line started when the other copies were nearly done.
+  const largestFirst = [...runs].sort((a, b) => b.width * b.lines.length - a.width * a.lines.length);
+  await inParallel(largestFirst, session.parallelism ?? 1, readRun);
   return results;
 }
 
