@@ -13,6 +13,7 @@ import type { LoadedModel } from '../functions/core/model-store/types.ts';
 import { sessionOptions as cpuSessionOptions } from '../functions/core/session.ts';
 import { OcrPipeline } from '../functions/image/ocr-pipeline.ts';
 import { renderText, stackLines } from '../test/support/render-text.ts';
+import { OCR_VERSION } from './models/ocr.ts';
 import { calibrate } from './quantize/calibration.ts';
 import { cpuFoldedOf } from './quantize/cpu-fold.ts';
 import {
@@ -131,7 +132,7 @@ interface Fp32Model {
 }
 
 async function loadFp32(name: string): Promise<Fp32Model> {
-  const dir = resolve('models', name, '1');
+  const dir = resolve('models', name, OCR_VERSION);
   const manifest = parseManifest(JSON.parse(await readFile(join(dir, 'manifest.json'), 'utf8')), name);
   const files = new Map(manifest.files.map((f) => [f.path, join(dir, f.path)]));
   const bytes = new Uint8Array(await readFile(join(dir, 'model.onnx')));

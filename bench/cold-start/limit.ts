@@ -2,7 +2,7 @@
  * The floor for a cold start: read the model files from local disk, create the three sessions and run one
  * OCR, with nothing else (no S3, no manifest, no checksum, no cache). Prints one JSON line.
  */
-import { readFile } from 'node:fs/promises';
+import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { parseManifest } from '../../functions/core/model-store/manifest.ts';
@@ -16,8 +16,14 @@ const options: ort.InferenceSession.SessionOptions = {
   interOpNumThreads: 1,
 };
 
+/** The highest version of a model in the repository, as the store picks it. */
+async function latest(name: string): Promise<string> {
+  const versions = (await readdir(join(repository, name))).filter((v) => /^\d+$/.test(v));
+  return versions.sort((a, b) => Number(b) - Number(a))[0] ?? '1';
+}
+
 async function load(name: string): Promise<LoadedModel> {
-  const dir = join(repository, name, '1');
+  const dir = join(repository, name, await latest(name));
   const manifest = parseManifest(JSON.parse(await readFile(join(dir, 'manifest.json'), 'utf8')), name);
   const session = await ort.InferenceSession.create(await readFile(join(dir, 'model.onnx')), options);
   return {

@@ -23,6 +23,7 @@ import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { benchImages } from '../../bench/ocr-images.ts';
 import { buildServerFolder, bundleServerEntry } from '../gpu-image/build-context.ts';
+import { OCR_VERSION } from '../models/ocr.ts';
 import { PACKAGE_GRAPH } from './gpu-variants.ts';
 
 const ROOT = resolve(import.meta.dirname, '..', '..');
@@ -72,20 +73,20 @@ function packageFile(source: { package: string; files: readonly string[] }): str
  */
 async function copyModels(repository: string, out: string): Promise<void> {
   for (const name of OCR_MODELS) {
-    const dir = join(repository, name, '1');
+    const dir = join(repository, name, OCR_VERSION);
     const manifest = JSON.parse(await readFile(join(dir, 'manifest.json'), 'utf8')) as {
       files: { path: string }[];
       variants: Record<string, { file?: string }>;
       source?: { package: string; files: string[] };
     };
     const graphs = new Set(Object.values(manifest.variants).flatMap((v) => (v.file ? [v.file] : [])));
-    await mkdir(join(out, name, '1'), { recursive: true });
-    await cp(join(dir, 'manifest.json'), join(out, name, '1', 'manifest.json'));
+    await mkdir(join(out, name, OCR_VERSION), { recursive: true });
+    await cp(join(dir, 'manifest.json'), join(out, name, OCR_VERSION, 'manifest.json'));
     for (const file of manifest.files) {
-      if (!graphs.has(file.path)) await cp(join(dir, file.path), join(out, name, '1', file.path));
+      if (!graphs.has(file.path)) await cp(join(dir, file.path), join(out, name, OCR_VERSION, file.path));
     }
     if (graphs.size > 0 && manifest.source) {
-      await cp(packageFile(manifest.source), join(out, name, '1', PACKAGE_GRAPH));
+      await cp(packageFile(manifest.source), join(out, name, OCR_VERSION, PACKAGE_GRAPH));
     }
   }
 }

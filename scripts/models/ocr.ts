@@ -24,6 +24,13 @@ const VARIANT_DESCRIPTIONS: Readonly<Record<QuantizationMethod, string>> = {
   fp16: 'float16 weights, float32 compute (npm run quantize)',
 };
 
+/**
+ * The version of the OCR models this builder writes. 2: the fp32 files are the packages' graphs folded for
+ * the CPU (`cpu-fold.ts`) and the variants made from them; 1 held the graphs as the package ships them. A
+ * published version is immutable (`functions/core/model-store/publish.ts`), so changed bytes are a new one.
+ */
+export const OCR_VERSION = '2';
+
 /** The file of the `gpu` variant: fp32 with the nodes WebGPU has no kernel for rewritten. */
 const GPU_VARIANT_FILE = 'model-gpu.onnx';
 
@@ -104,7 +111,7 @@ export async function buildOcrModels(repository: string): Promise<void> {
     repository,
     {
       name: 'ppocr-v4-det',
-      version: '1',
+      version: OCR_VERSION,
       task: 'image/text-detection',
       platform: 'onnxruntime',
       description: 'PP-OCRv4 text detection (DB): image -> text probability map',
@@ -130,7 +137,7 @@ export async function buildOcrModels(repository: string): Promise<void> {
     repository,
     {
       name: 'ppocr-v4-rec',
-      version: '1',
+      version: OCR_VERSION,
       task: 'image/text-recognition',
       platform: 'onnxruntime',
       description: 'PP-OCRv4 text line recognition (SVTR, CTC over 6625 classes)',
@@ -156,7 +163,7 @@ export async function buildOcrModels(repository: string): Promise<void> {
     repository,
     {
       name: 'ppocr-mobile-v2-cls',
-      version: '1',
+      version: OCR_VERSION,
       task: 'image/text-orientation',
       platform: 'onnxruntime',
       description: 'PP-OCR mobile v2.0 text line orientation classifier (0 or 180 degrees)',
@@ -176,7 +183,7 @@ export async function buildOcrModels(repository: string): Promise<void> {
     repository,
     {
       name: 'ppocr-v4',
-      version: '1',
+      version: OCR_VERSION,
       task: 'image/ocr',
       platform: 'ensemble',
       description: 'OCR pipeline: PP-OCRv4 detection, orientation classification and recognition',
@@ -187,9 +194,9 @@ export async function buildOcrModels(repository: string): Promise<void> {
       defaultVariant: 'fp32',
       tiers: { lambda: 'fp32', gpu: 'fp32' },
       composing: [
-        { role: 'detector', name: 'ppocr-v4-det', version: '1' },
-        { role: 'classifier', name: 'ppocr-mobile-v2-cls', version: '1' },
-        { role: 'recognizer', name: 'ppocr-v4-rec', version: '1' },
+        { role: 'detector', name: 'ppocr-v4-det', version: OCR_VERSION },
+        { role: 'classifier', name: 'ppocr-mobile-v2-cls', version: OCR_VERSION },
+        { role: 'recognizer', name: 'ppocr-v4-rec', version: OCR_VERSION },
       ],
     },
     [],

@@ -5,6 +5,7 @@ import * as ort from 'onnxruntime-node';
 import { describe, expect, it } from 'vitest';
 import { parseManifest } from '../../functions/core/model-store/manifest.ts';
 import { sha256File } from '../../functions/core/model-store/sha256-file.ts';
+import { OCR_VERSION } from '../../scripts/models/ocr.ts';
 import { countGpuUnsupported, gpuVariantOf } from '../../scripts/quantize/gpu-rewrite.ts';
 import { DataType, encodeModel, type Model, node } from '../../scripts/quantize/onnx-graph.ts';
 
@@ -48,7 +49,7 @@ describe('the gpu variants of the OCR models', () => {
   ])(
     'serve %s to the GPU tier without opset-9 Clip and with the fp32 outputs within 1e-4',
     async (name, dims) => {
-      const dir = join(repository, name, '1');
+      const dir = join(repository, name, OCR_VERSION);
       const manifest = parseManifest(JSON.parse(await readFile(join(dir, 'manifest.json'), 'utf8')), name);
       const gpuFile = manifest.variants[manifest.tiers?.gpu ?? '']?.file ?? '';
       const fp32File = manifest.variants.fp32?.file ?? '';
@@ -68,7 +69,7 @@ describe('the gpu variants of the OCR models', () => {
   );
 
   it("serves the detector to the GPU tier as its package's graph, which ran on WebGPU as it is", async () => {
-    const dir = join(repository, 'ppocr-v4-det', '1');
+    const dir = join(repository, 'ppocr-v4-det', OCR_VERSION);
     const manifest = parseManifest(JSON.parse(await readFile(join(dir, 'manifest.json'), 'utf8')), 'det');
     const gpuFile = manifest.variants[manifest.tiers?.gpu ?? '']?.file ?? '';
     const packageFile = join(

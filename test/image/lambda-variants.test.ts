@@ -5,12 +5,13 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { parseManifest } from '../../functions/core/model-store/manifest.ts';
 import { createModelStore } from '../../functions/core/model-store/store.ts';
 import { OcrPipeline } from '../../functions/image/ocr-pipeline.ts';
+import { OCR_VERSION } from '../../scripts/models/ocr.ts';
 import { RECEIPT_LINES, renderReceipt } from '../support/render-text.ts';
 
 const repository = join(import.meta.dirname, '..', '..', 'models');
 
 async function manifestOf(name: string) {
-  const text = await readFile(join(repository, name, '1', 'manifest.json'), 'utf8');
+  const text = await readFile(join(repository, name, OCR_VERSION, 'manifest.json'), 'utf8');
   return parseManifest(JSON.parse(text), name);
 }
 

@@ -7,6 +7,7 @@ import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import * as ort from 'onnxruntime-node';
 import { describe, expect, it } from 'vitest';
+import { OCR_VERSION } from '../../scripts/models/ocr.ts';
 import { cpuFoldedOf } from '../../scripts/quantize/cpu-fold.ts';
 import {
   type Attribute,
@@ -225,7 +226,7 @@ describe('the PP-OCR models folded for the CPU', () => {
 
   it('serves the folded graphs as the fp32 variants of the model repository', async () => {
     const repository = join(import.meta.dirname, '..', '..', 'models');
-    const rec = new Uint8Array(await readFile(join(repository, 'ppocr-v4-rec', '1', 'model.onnx')));
+    const rec = new Uint8Array(await readFile(join(repository, 'ppocr-v4-rec', OCR_VERSION, 'model.onnx')));
 
     expect(opTypes(rec)).toContain('HardSigmoid');
     expect(opTypes(rec)).not.toContain('Clip');

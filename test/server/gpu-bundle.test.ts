@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
 import { buildGpuBundle } from '../../scripts/gpu-bundle/build.ts';
+import { OCR_VERSION } from '../../scripts/models/ocr.ts';
 import { freePort } from '../support/free-port.ts';
 
 const run = promisify(execFile);
@@ -57,7 +58,7 @@ describe('the GPU check bundle', () => {
 
     expect(result.execPath).toBe(join(dir, 'work', 'node'));
     for (const file of ['model.onnx', 'model-gpu.onnx']) {
-      expect(existsSync(join(dir, 'work', 'models', 'ppocr-v4-rec', '1', file))).toBe(true);
+      expect(existsSync(join(dir, 'work', 'models', 'ppocr-v4-rec', OCR_VERSION, file))).toBe(true);
     }
     expect(result.documents).toHaveLength(2);
     expect(cpu.mode).toBe('cpu');

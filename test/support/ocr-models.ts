@@ -4,12 +4,13 @@ import { parseManifest } from '../../functions/core/model-store/manifest.ts';
 import type { LoadedModel } from '../../functions/core/model-store/types.ts';
 import { createSession } from '../../functions/core/session.ts';
 import type { OcrModels } from '../../functions/image/ocr-pipeline.ts';
+import { OCR_VERSION } from '../../scripts/models/ocr.ts';
 
 const repository = join(import.meta.dirname, '..', '..', 'models');
 
 async function loadLocal(name: string): Promise<LoadedModel> {
   const started = performance.now();
-  const dir = join(repository, name, '1');
+  const dir = join(repository, name, OCR_VERSION);
   const manifest = parseManifest(JSON.parse(await readFile(join(dir, 'manifest.json'), 'utf8')), name);
   const files = new Map(manifest.files.map((f) => [f.path, join(dir, f.path)]));
   const variant = manifest.defaultVariant;

@@ -63,7 +63,7 @@ describe('model store over a local folder', () => {
     const model = await store.load('ppocr-v4-rec');
 
     expect(store.location).toBe(resolve('models'));
-    expect(model.manifest.version).toBe('1');
+    expect(model.manifest.version).toBe('2');
     expect([...model.files.keys()]).toEqual(['model.onnx', 'ppocr_keys_v1.txt']);
     expect(model.session?.inputNames).toEqual(['x']);
   });

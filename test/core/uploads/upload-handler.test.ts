@@ -84,7 +84,7 @@ describe('the image upload handler (SQS messages of S3 events)', () => {
     expect(response).toEqual({ batchItemFailures: [] });
     const result = await read('results/image/inv-1001.png.json');
     expect(result).toMatchObject({
-      model: 'ppocr-v4@1',
+      model: 'ppocr-v4@2',
       text: 'invoice 1001 paid',
       source: { bucket: BUCKET, key: 'incoming/image/inv-1001.png', etag: record.s3.object.eTag },
     });
