@@ -163,7 +163,8 @@ export function foldForCpu(model: Model, options: CpuFoldOptions = {}): CpuFoldR
   const initializers = initializersByName(graph);
   const scalar = (name: string | undefined | null): number | undefined => {
     const t = name ? initializers.get(name) : undefined;
-    if (t?.dataType !== DataType.FLOAT) return undefined;
+    // Rank 0 or 1 only: a one-element tensor of higher rank would also raise the rank of what it multiplies.
+    if (t?.dataType !== DataType.FLOAT || dimsOf(t).length > 1) return undefined;
     const values = floatsOf(t);
     return values.length === 1 ? values[0] : undefined;
   };

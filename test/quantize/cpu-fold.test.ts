@@ -193,6 +193,30 @@ describe('foldForCpu', () => {
     expect(maxAbsDifference(before, after)).toBeLessThanOrEqual(1e-5);
   });
 
+  it('leaves a one-element tensor of rank above 1 alone: it would raise the rank of what it multiplies', () => {
+    const model: Model = {
+      irVersion: 8,
+      opsetImport: [{ domain: '', version: 13 }],
+      graph: {
+        name: 'rank',
+        node: [
+          node('Conv', ['x', 'w'], ['c'], [ints('kernel_shape', [1, 1])]),
+          node('Mul', ['c', 's'], ['y']),
+        ],
+        initializer: [
+          tensor('w', DataType.FLOAT, [2, 3, 1, 1], values(6, 3)),
+          tensor('s', DataType.FLOAT, [1, 1, 1, 1, 1], Float32Array.of(2)),
+        ],
+        input: [floats('x', [1, 3, 4, 4])],
+        output: [floats('y', [1, 1, 2, 4, 4])],
+      },
+    };
+
+    const { report } = cpuFoldedOf(encodeModel(model));
+
+    expect(report.convOutputAffine).toBe(0);
+  });
+
   it('leaves a Conv whose output the graph returns as it is', () => {
     const model = decodeModel(lcnetStage(13));
     const graph = graphOf(model);
