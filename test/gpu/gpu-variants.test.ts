@@ -1,46 +1,15 @@
 import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
-import * as ort from 'onnxruntime-node';
 import { describe, expect, it } from 'vitest';
 import { parseManifest } from '../../functions/core/model-store/manifest.ts';
 import { sha256File } from '../../functions/core/model-store/sha256-file.ts';
 import { OCR_VERSION } from '../../scripts/models/ocr.ts';
 import { countGpuUnsupported, gpuVariantOf } from '../../scripts/quantize/gpu-rewrite.ts';
 import { DataType, encodeModel, type Model, node } from '../../scripts/quantize/onnx-graph.ts';
+import { maxAbsDifference, outputOf } from '../support/onnx-graphs.ts';
 
 const repository = join(import.meta.dirname, '..', '..', 'models');
-
-/** Deterministic values in [lo, hi), so every run feeds the same input. */
-function values(count: number, seed: number, lo = -1, hi = 1): Float32Array {
-  let a = seed >>> 0;
-  return Float32Array.from({ length: count }, () => {
-    a = (Math.imul(a, 1664525) + 1013904223) >>> 0;
-    return lo + (a / 2 ** 32) * (hi - lo);
-  });
-}
-
-async function outputOf(path: string | Uint8Array, dims: number[], seed: number): Promise<Float32Array> {
-  const session = await ort.InferenceSession.create(path as string, { executionProviders: ['cpu'] });
-  const x = new ort.Tensor(
-    'float32',
-    values(
-      dims.reduce((a, b) => a * b),
-      seed,
-    ),
-    dims,
-  );
-  const out = await session.run({ [session.inputNames[0] as string]: x });
-  await session.release();
-  return out[session.outputNames[0] as string]?.data as Float32Array;
-}
-
-function maxAbsDifference(a: Float32Array, b: Float32Array): number {
-  expect(a.length).toBe(b.length);
-  let worst = 0;
-  for (let i = 0; i < a.length; i++) worst = Math.max(worst, Math.abs((a[i] as number) - (b[i] as number)));
-  return worst;
-}
 
 describe('the gpu variants of the OCR models', () => {
   it.each([

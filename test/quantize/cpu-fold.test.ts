@@ -5,7 +5,6 @@ import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
-import * as ort from 'onnxruntime-node';
 import { describe, expect, it } from 'vitest';
 import { OCR_VERSION } from '../../scripts/models/ocr.ts';
 import { cpuFoldedOf } from '../../scripts/quantize/cpu-fold.ts';
@@ -20,25 +19,7 @@ import {
   node,
   tensor,
 } from '../../scripts/quantize/onnx-graph.ts';
-
-/** Deterministic values in [lo, hi), so every run builds the same graph and input. */
-function values(count: number, seed: number, lo = -1, hi = 1): Float32Array {
-  let a = seed >>> 0;
-  return Float32Array.from({ length: count }, () => {
-    a = (Math.imul(a, 1664525) + 1013904223) >>> 0;
-    return lo + (a / 2 ** 32) * (hi - lo);
-  });
-}
-
-const floats = (name: string, dims: (number | string)[]) => ({
-  name,
-  type: {
-    tensorType: {
-      elemType: DataType.FLOAT,
-      shape: { dim: dims.map((d) => (typeof d === 'number' ? { dimValue: d } : { dimParam: d })) },
-    },
-  },
-});
+import { constant, floatValue, maxAbsDifference, outputOf, values } from '../support/onnx-graphs.ts';
 
 const ints = (name: string, v: number[]): Attribute => ({ name, type: 7, ints: v });
 
@@ -49,11 +30,8 @@ const ints = (name: string, v: number[]): Attribute => ({ name, type: 7, ints: v
  */
 function lcnetStage(opset: number, lastShift = 0.25): Uint8Array {
   const nodes: Node[] = [];
-  const constant = (name: string, dims: number[], data: Float32Array) =>
-    nodes.push(
-      node('Constant', [], [name], [{ name: 'value', type: 4, t: tensor(name, DataType.FLOAT, dims, data) }]),
-    );
-  const scalar = (name: string, v: number) => constant(name, [], Float32Array.of(v));
+  const weight = (name: string, dims: number[], data: Float32Array) => nodes.push(constant(name, dims, data));
+  const scalar = (name: string, v: number) => weight(name, [], Float32Array.of(v));
   let seed = 1;
   const affine = (x: string, s: number, t: number, out: string) => {
     scalar(`${out}_s`, s);
@@ -83,8 +61,8 @@ function lcnetStage(opset: number, lastShift = 0.25): Uint8Array {
     nodes.push(node('Mul', [x, `${out}_c`], [`${out}_p`]), node('Div', [`${out}_p`, `${out}_6`], [out]));
   };
   const conv = (x: string, out: string, [o, i, k]: [number, number, number], attrs: Attribute[]) => {
-    constant(`${out}_w`, [o, i, k, k], values(o * i * k * k, seed++, -0.5, 0.5));
-    constant(`${out}_b`, [o], values(o, seed++, -0.2, 0.2));
+    weight(`${out}_w`, [o, i, k, k], values(o * i * k * k, seed++, -0.5, 0.5));
+    weight(`${out}_b`, [o], values(o, seed++, -0.2, 0.2));
     nodes.push(node('Conv', [x, `${out}_w`, `${out}_b`], [out], [ints('kernel_shape', [k, k]), ...attrs]));
   };
   conv('x', 'c1', [8, 3, 3], [ints('pads', [1, 1, 1, 1])]);
@@ -102,37 +80,11 @@ function lcnetStage(opset: number, lastShift = 0.25): Uint8Array {
     graph: {
       name: 'lcnet',
       node: nodes,
-      input: [floats('x', ['n', 3, 12, 20])],
-      output: [floats('y', ['n', 16, 12, 20])],
+      input: [floatValue('x', ['n', 3, 12, 20])],
+      output: [floatValue('y', ['n', 16, 12, 20])],
     },
   };
   return encodeModel(model);
-}
-
-async function run(model: Uint8Array | string, dims: number[], seed: number): Promise<Float32Array> {
-  const session = await ort.InferenceSession.create(model as Uint8Array, {
-    executionProviders: ['cpu'],
-    graphOptimizationLevel: 'all',
-    logSeverityLevel: 4,
-  });
-  const x = new ort.Tensor(
-    'float32',
-    values(
-      dims.reduce((a, b) => a * b),
-      seed,
-    ),
-    dims,
-  );
-  const out = await session.run({ [session.inputNames[0] as string]: x });
-  await session.release();
-  return out[session.outputNames[0] as string]?.data as Float32Array;
-}
-
-function maxAbsDifference(a: Float32Array, b: Float32Array): number {
-  expect(a.length).toBe(b.length);
-  let worst = 0;
-  for (let i = 0; i < a.length; i++) worst = Math.max(worst, Math.abs((a[i] as number) - (b[i] as number)));
-  return worst;
 }
 
 const opTypes = (bytes: Uint8Array) => (graphOf(decodeModel(bytes)).node ?? []).map((n) => n.opType);
@@ -157,8 +109,8 @@ describe('foldForCpu', () => {
         'Conv',
       ]);
       const [before, after] = await Promise.all([
-        run(original, [2, 3, 12, 20], 7),
-        run(bytes, [2, 3, 12, 20], 7),
+        outputOf(original, [2, 3, 12, 20], 7),
+        outputOf(bytes, [2, 3, 12, 20], 7),
       ]);
       expect(maxAbsDifference(before, after)).toBeLessThanOrEqual(1e-5);
     },
@@ -173,8 +125,8 @@ describe('foldForCpu', () => {
     expect(report.affineAsDepthwise).toBe(0);
     expect(opTypes(bytes)).not.toContain('Add');
     const [before, after] = await Promise.all([
-      run(original, [1, 3, 12, 20], 3),
-      run(bytes, [1, 3, 12, 20], 3),
+      outputOf(original, [1, 3, 12, 20], 3),
+      outputOf(bytes, [1, 3, 12, 20], 3),
     ]);
     expect(maxAbsDifference(before, after)).toBeLessThanOrEqual(1e-5);
   });
@@ -187,8 +139,8 @@ describe('foldForCpu', () => {
     expect(report.affineAsDepthwise).toBe(0);
     expect(opTypes(bytes).slice(-3)).toEqual(['Mul', 'Add', 'Conv']);
     const [before, after] = await Promise.all([
-      run(original, [1, 3, 12, 20], 5),
-      run(bytes, [1, 3, 12, 20], 5),
+      outputOf(original, [1, 3, 12, 20], 5),
+      outputOf(bytes, [1, 3, 12, 20], 5),
     ]);
     expect(maxAbsDifference(before, after)).toBeLessThanOrEqual(1e-5);
   });
@@ -207,8 +159,8 @@ describe('foldForCpu', () => {
           tensor('w', DataType.FLOAT, [2, 3, 1, 1], values(6, 3)),
           tensor('s', DataType.FLOAT, [1, 1, 1, 1, 1], Float32Array.of(2)),
         ],
-        input: [floats('x', [1, 3, 4, 4])],
-        output: [floats('y', [1, 1, 2, 4, 4])],
+        input: [floatValue('x', [1, 3, 4, 4])],
+        output: [floatValue('y', [1, 1, 2, 4, 4])],
       },
     };
 
@@ -220,7 +172,7 @@ describe('foldForCpu', () => {
   it('leaves a Conv whose output the graph returns as it is', () => {
     const model = decodeModel(lcnetStage(13));
     const graph = graphOf(model);
-    graph.output = [...(graph.output ?? []), floats('c1', ['n', 8, 12, 20])];
+    graph.output = [...(graph.output ?? []), floatValue('c1', ['n', 8, 12, 20])];
 
     const { report } = cpuFoldedOf(encodeModel(model));
 
@@ -243,7 +195,10 @@ describe('the PP-OCR models folded for the CPU', () => {
 
       expect(report.hardSwish).toBe(swishes);
       expect(opTypes(bytes)).not.toContain('Clip');
-      const [before, after] = await Promise.all([run(original, [...dims], 11), run(bytes, [...dims], 11)]);
+      const [before, after] = await Promise.all([
+        outputOf(original, [...dims], 11),
+        outputOf(bytes, [...dims], 11),
+      ]);
       expect(maxAbsDifference(before, after)).toBeLessThanOrEqual(1e-4);
     },
   );

@@ -10,7 +10,6 @@ import {
   type Model,
   node,
   raiseOpset,
-  tensor,
 } from '../../scripts/quantize/onnx-graph.ts';
 import {
   convertFp16,
@@ -18,34 +17,14 @@ import {
   quantizeDynamic,
   quantizeQdq,
 } from '../../scripts/quantize/quantize.ts';
+import { constant, floatValue, values } from '../support/onnx-graphs.ts';
 import { renderText } from '../support/render-text.ts';
-
-/** Deterministic values in [-1, 1), so every run builds the same graph and input. */
-function values(count: number, seed: number): Float32Array {
-  let a = seed >>> 0;
-  return Float32Array.from({ length: count }, () => {
-    a = (Math.imul(a, 1664525) + 1013904223) >>> 0;
-    return a / 2 ** 31 - 1;
-  });
-}
-
-const floatInput = (name: string, dims: (number | string)[]) => ({
-  name,
-  type: {
-    tensorType: {
-      elemType: DataType.FLOAT,
-      shape: { dim: dims.map((d) => (typeof d === 'number' ? { dimValue: d } : { dimParam: d })) },
-    },
-  },
-});
 
 /**
  * A small network as exporters write them: opset 9, weights in `Constant` nodes, a `Conv` with a bias, an
  * opset-9 `Clip` (min/max attributes), a `Reshape` and a `MatMul` with a constant weight.
  */
 function smallNetwork(): Uint8Array {
-  const constant = (name: string, dims: number[], data: ArrayBufferView, dataType = DataType.FLOAT) =>
-    node('Constant', [], [name], [{ name: 'value', type: 4, t: tensor(name, dataType, dims, data) }]);
   const model: Model = {
     irVersion: 8,
     opsetImport: [{ domain: '', version: 9 }],
@@ -78,8 +57,8 @@ function smallNetwork(): Uint8Array {
         node('Reshape', ['clipped', 'shape'], ['flat']),
         node('MatMul', ['flat', 'fc_w'], ['y']),
       ],
-      input: [floatInput('x', ['N', 3, 6, 6])],
-      output: [floatInput('y', ['N', 10])],
+      input: [floatValue('x', ['N', 3, 6, 6])],
+      output: [floatValue('y', ['N', 10])],
     },
   };
   return encodeModel(model);

@@ -11,23 +11,11 @@ import {
   type Model,
   type Node,
   node,
-  tensor,
 } from '../../scripts/quantize/onnx-graph.ts';
 import { quantizeWeightsOnly } from '../../scripts/quantize/weight-only.ts';
+import { constant, values } from '../support/onnx-graphs.ts';
 import { sileroRepository } from '../support/silero-model.ts';
 import { compose, SCRIPTS, wavOf } from '../support/spoken-audio.ts';
-
-/** Deterministic values in [-1, 1), so every run builds the same graph and input. */
-function values(count: number, seed: number): Float32Array {
-  let a = seed >>> 0;
-  return Float32Array.from({ length: count }, () => {
-    a = (Math.imul(a, 1664525) + 1013904223) >>> 0;
-    return a / 2 ** 31 - 1;
-  });
-}
-
-const constant = (name: string, dims: number[], data: ArrayBufferView, dataType = DataType.FLOAT) =>
-  node('Constant', [], [name], [{ name: 'value', type: 4, t: tensor(name, dataType, dims, data) }]);
 
 const valueInfo = (name: string, elemType: number, dims: number[]) => ({
   name,
