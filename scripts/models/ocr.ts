@@ -38,8 +38,8 @@ const GPU_VARIANT_FILE = 'model-gpu.onnx';
  * The variants of one OCR model: fp32, the package's graph with the element-wise chains around its Convs
  * folded into them (`scripts/quantize/cpu-fold.ts`: the same outputs within float rounding, 0.67–0.85x the
  * CPU time); the quantized one `npm run quantize -- --write` chose for Lambda
- * (`scripts/quantize/ocr-variants.json`), rewritten here from that fp32 file with the stored calibration
- * ranges (about a second for the recogniser; nothing is rendered or run); and for the GPU tier a `gpu`
+ * (`scripts/quantize/ocr-variants.json`), rewritten here from the folded graph (`graphFor`) with the stored
+ * calibration ranges (about a second for the recogniser; nothing is rendered or run); and for the GPU tier a `gpu`
  * variant from the package's graph as it was, which is what ran on WebGPU (`../shared/FACTS.md`), with
  * the nodes WebGPU cannot run (the recogniser's and classifier's opset-9 `Clip`) rewritten.
  */
