@@ -250,7 +250,7 @@ export function foldForCpu(model: Model, options: CpuFoldOptions = {}): CpuFoldR
       if (options.affineAsDepthwise === false) continue;
       // The padding would see t: the affine stays, as a 1×1 depthwise Conv (one pass, in the CPU's blocked
       // layout, where `Mul` and `Add` by a scalar each left it and came back).
-      const { dims } = weights.of(conv);
+      const dims = dimsOf(initializers.get(conv.input?.[1] ?? '') as Tensor);
       const group = Number(conv.attribute?.find((a) => a.name === 'group')?.i ?? 1);
       const channels = (dims[1] ?? 0) * group;
       const out = last.output?.[0] as string;
