@@ -23,7 +23,7 @@ import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { benchImages } from '../../bench/ocr-images.ts';
 import { buildServerFolder, bundleServerEntry } from '../gpu-image/build-context.ts';
-import { OCR_VERSION } from '../models/ocr.ts';
+import { OCR_MODELS, OCR_VERSION } from '../models/ocr.ts';
 import { PACKAGE_GRAPH } from './gpu-variants.ts';
 
 const ROOT = resolve(import.meta.dirname, '..', '..');
@@ -42,8 +42,6 @@ export const GL_PACKAGES = [
   'libgles2',
 ];
 
-/** The models the check serves: the OCR ensemble and its components. */
-const OCR_MODELS = ['ppocr-v4', 'ppocr-v4-det', 'ppocr-mobile-v2-cls', 'ppocr-v4-rec'];
 
 const MEDIA_TYPES = { png: 'image/png', jpeg: 'image/jpeg', webp: 'image/webp' } as const;
 

