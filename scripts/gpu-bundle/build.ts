@@ -42,7 +42,6 @@ export const GL_PACKAGES = [
   'libgles2',
 ];
 
-
 const MEDIA_TYPES = { png: 'image/png', jpeg: 'image/jpeg', webp: 'image/webp' } as const;
 
 /** Options of {@link buildGpuBundle}. */
