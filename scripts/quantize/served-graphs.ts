@@ -24,11 +24,16 @@ export interface ServedGraphs {
 export function servedGraphs(original: Uint8Array): ServedGraphs {
   const cpu = cpuFoldedOf(original.slice());
   const gpu = gpuVariantOf(original.slice());
+  let toQuantize: Uint8Array | undefined;
   return {
     fp32: folded(cpu.report) ? cpu.bytes : original,
-    toQuantize: folded(cpu.report)
-      ? cpuFoldedOf(original.slice(), { affineAsDepthwise: false }).bytes
-      : original,
+    // Folded a second time only where a quantized variant is made (not for the classifier, nor on a device).
+    get toQuantize() {
+      toQuantize ??= folded(cpu.report)
+        ? cpuFoldedOf(original.slice(), { affineAsDepthwise: false }).bytes
+        : original;
+      return toQuantize;
+    },
     folded: cpu.report,
     gpu: gpu.report.clip > 0 ? gpu.bytes : original,
     gpuClips: gpu.report.clip,
