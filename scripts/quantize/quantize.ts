@@ -9,7 +9,8 @@
  * - `qdq`: static int8 in the QDQ form. Activations entering and leaving `Conv` and `MatMul` get a
  *   `QuantizeLinear` → `DequantizeLinear` pair (uint8, ranges from calibration); weights are int8 per
  *   output channel behind a `DequantizeLinear`, `Conv` biases int32 at the input scale × weight scale.
- *   onnxruntime fuses DQ → Conv → Q into `QLinearConv` when the session is created.
+ *   onnxruntime fuses DQ → Conv → Q into `QLinearConv` when the session is created. Hard-sigmoids and
+ *   scalar affines between them are then rewritten to stay in uint8 (`integer-activations.ts`).
  * - `fp16`: weights stored as float16, `Cast` back to float32 in front of their users, so the model is
  *   half the size and computes in float32 (onnxruntime folds the casts when the session is created).
  *
@@ -20,6 +21,7 @@
  * from `calibration.ts`.
  */
 import { toFloat16Bits } from '../../functions/core/float16.ts';
+import { integerActivations } from './integer-activations.ts';
 import {
   type Attribute,
   constantsToInitializers,
@@ -225,6 +227,8 @@ export interface QdqOptions {
   readonly exclude?: readonly string[];
   /** Every operator after the graph's last node of this type is left float. */
   readonly floatAfterLast?: string;
+  /** Whether hard-sigmoids and scalar affines are rewritten to stay in uint8 (default true). */
+  readonly integerActivations?: boolean;
 }
 
 /** uint8 scale and zero point of a range (which always holds 0, so 0 is exact). */
@@ -339,6 +343,7 @@ export function quantizeQdq(
   }
   graph.node = nodes;
   graph.initializer = dropUnused(initializer, nodes, graph);
+  if (options.integerActivations !== false) integerActivations(graph);
   return encodeModel(model);
 }
 
