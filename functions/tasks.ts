@@ -34,7 +34,7 @@ export function taskDefinition(name: string): TaskDefinition {
 
 /**
  * The tasks this process serves, from the settings ({@link loadSettings}):
- * `TASKS` (comma-separated task names; default all) and `MODEL_<TASK>` (e.g. `MODEL_IMAGE_OCR=ppocr-v4@2`).
+ * `TASKS` (comma-separated task names; default all) and `MODEL_<TASK>` (e.g. `MODEL_IMAGE_OCR=ppocr-v4@3`).
  */
 export function servedTasksFromEnv(env: NodeJS.ProcessEnv = process.env): ServedTask[] {
   return servedTaskNames(loadSettings(env)).map((name) => {

@@ -45,6 +45,8 @@ Methods:
   qdq      static int8 in QDQ form: QuantizeLinear/DequantizeLinear around Conv and MatMul,
            activation ranges from calibration on rendered documents, int8 weights per channel,
            int32 Conv biases. onnxruntime fuses the groups into QLinearConv at session creation.
+           Hard-sigmoids and scalar affines between them stay in uint8 (QLinearAdd, QLinearMul and
+           re-scaled QuantizeLinear; scripts/quantize/integer-activations.ts).
   fp16     weights stored as float16 and Cast to float32 where read: half the size, fp32 compute.
 
 And one rewrite that is not a quantization, for --input:
@@ -59,8 +61,9 @@ documents, 2 of them photographed-looking (not the benchmark's), then prints per
 over the calibration documents' inputs) and character accuracy of the pipeline on the benchmark documents
 (npm run bench's set) against fp32. The Lambda choice per model is the smallest method that loses at most
 0.5 points of character accuracy, is at most 0.6x the fp32 size and at most 1.1x as slow (fastest
-of 7 passes); else fp32
-(the classifier stays fp32: 0.58 MB, and int8 runs it slower).
+of 7 passes); else fp32 (the classifier stays fp32 there: 0.58 MB). The CPU default per model (the
+manifest's defaultVariant, served without MODEL_TIER) is the fastest method that loses at most 0.5 points
+and takes at most 0.8x fp32's time; else fp32.
 
 Options:
   --models LIST     roles to measure (default detector,classifier,recognizer)
@@ -285,6 +288,18 @@ function choiceOf(rows: readonly MethodMeasurement[], role: OcrRole): Quantizati
   );
   return [...qualifying].sort((a, b) => a.bytes - b.bytes)[0]?.method ?? 'fp32';
 }
+/**
+ * The variant a CPU serves by default (no tier): the fastest method that loses at most 0.5 points of
+ * character accuracy and takes at most 0.8x fp32's time, else fp32. Size does not matter there.
+ */
+function cpuChoiceOf(rows: readonly MethodMeasurement[]): QuantizationMethod | 'fp32' {
+  const [base] = rows;
+  if (!base) return 'fp32';
+  const qualifying = rows.filter(
+    (r) => r.method !== 'fp32' && r.accuracy >= base.accuracy - 0.005 && r.cpuMs <= base.cpuMs * 0.8,
+  );
+  return [...qualifying].sort((a, b) => a.cpuMs - b.cpuMs)[0]?.method ?? 'fp32';
+}
 const stored: StoredChoices = readChoices();
 for (const role of roles) {
   const name = OCR_MODEL_NAMES[role];
@@ -323,8 +338,9 @@ for (const role of roles) {
   }
   chosenSessions[role] = variants.find((v) => v.method === choiceOf(rows, role))?.session;
   const choice = choiceOf(rows, role);
+  const cpuChoice = cpuChoiceOf(rows);
   console.log(
-    `\n${name} (${role}); calibration ${calibrationMs.toFixed(0)} ms over ${feeds[role].length} inputs; Lambda choice: ${choice}`,
+    `\n${name} (${role}); calibration ${calibrationMs.toFixed(0)} ms over ${feeds[role].length} inputs; Lambda choice: ${choice}; CPU default: ${cpuChoice}`,
   );
   console.table(
     rows.map((r) => ({
@@ -337,7 +353,7 @@ for (const role of roles) {
       'vs fp32 (points)': ((r.accuracy - baseAccuracy) * 100).toFixed(2),
     })),
   );
-  stored[name] = { lambda: choice, ranges: storedRanges, measured: rows };
+  stored[name] = { lambda: choice, cpu: cpuChoice, ranges: storedRanges, measured: rows };
 }
 
 const tier = Object.fromEntries(

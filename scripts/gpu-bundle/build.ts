@@ -65,8 +65,10 @@ function packageFile(source: { package: string; files: readonly string[] }): str
 }
 
 /**
- * Copies each OCR model's manifest, the files that are no model graph (the dictionary), and its package's
- * graph as `package.onnx`, from which the device writes the `fp32` and `gpu` graphs (`served-graphs.ts`).
+ * Copies each OCR model's manifest, the files that are no model graph (the dictionary), the default
+ * variant's graph where that is a quantized one (the recogniser's int8, which the check's CPU mode reads),
+ * and its package's graph as `package.onnx`, from which the device writes the `fp32` and `gpu` graphs
+ * (`served-graphs.ts`).
  */
 async function copyModels(repository: string, out: string): Promise<void> {
   for (const name of OCR_MODELS) {
@@ -74,9 +76,16 @@ async function copyModels(repository: string, out: string): Promise<void> {
     const manifest = JSON.parse(await readFile(join(dir, 'manifest.json'), 'utf8')) as {
       files: { path: string }[];
       variants: Record<string, { file?: string }>;
+      defaultVariant: string;
       source?: { package: string; files: string[] };
     };
-    const graphs = new Set(Object.values(manifest.variants).flatMap((v) => (v.file ? [v.file] : [])));
+    // Graphs the device writes (fp32, gpu) or that no mode of the check reads (the Lambda tier's) stay here.
+    const served = new Set([manifest.defaultVariant, 'gpu']);
+    const graphs = new Set(
+      Object.entries(manifest.variants).flatMap(([variant, v]) =>
+        v.file && (variant === 'fp32' || variant === 'gpu' || !served.has(variant)) ? [v.file] : [],
+      ),
+    );
     await mkdir(join(out, name, OCR_VERSION), { recursive: true });
     await cp(join(dir, 'manifest.json'), join(out, name, OCR_VERSION, 'manifest.json'));
     for (const file of manifest.files) {

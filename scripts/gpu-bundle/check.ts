@@ -162,7 +162,8 @@ export async function runMode(options: {
     MODEL_CACHE_DIR: cache,
     TASKS: 'image/ocr',
     EXECUTION_PROVIDER: options.mode,
-    // The CPU mode reads the fp32 files; a GPU mode the GPU tier's (the recogniser without opset-9 Clip).
+    // The CPU mode reads the default variants (the recogniser's int8); a GPU mode the GPU tier's (the
+    // package graphs, the recogniser's without opset-9 Clip).
     ...(options.mode === 'cpu' ? {} : { MODEL_TIER: 'gpu' }),
     // Nothing is shed during the measurement: 32 clients queue rather than get 503.
     ADMISSION_MAX_WAIT_MS: '600000',

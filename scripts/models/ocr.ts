@@ -25,11 +25,13 @@ const VARIANT_DESCRIPTIONS: Readonly<Record<QuantizationMethod, string>> = {
 };
 
 /**
- * The version of the OCR models this builder writes. 2: the fp32 files are the packages' graphs folded for
- * the CPU (`cpu-fold.ts`) and the variants made from them; 1 held the graphs as the package ships them. A
- * published version is immutable (`functions/core/model-store/publish.ts`), so changed bytes are a new one.
+ * The version of the OCR models this builder writes. 3: the int8 variants keep hard-swish and scalar
+ * affines in uint8 (`integer-activations.ts`), and the recogniser's CPU default is its int8 variant;
+ * 2: the fp32 files are the packages' graphs folded for the CPU (`cpu-fold.ts`) and the variants made from
+ * them; 1 held the graphs as the package ships them. A published version is immutable
+ * (`functions/core/model-store/publish.ts`), so changed bytes are a new one.
  */
-export const OCR_VERSION = '2';
+export const OCR_VERSION = '3';
 
 /** The file of the `gpu` variant: fp32 with the nodes WebGPU has no kernel for rewritten. */
 const GPU_VARIANT_FILE = 'model-gpu.onnx';
@@ -37,7 +39,7 @@ const GPU_VARIANT_FILE = 'model-gpu.onnx';
 /**
  * The variants of one OCR model: fp32, the package's graph with the element-wise chains around its Convs
  * folded into them (`scripts/quantize/cpu-fold.ts`: the same outputs within float rounding, 0.67–0.85x the
- * CPU time); the quantized one `npm run quantize -- --write` chose for Lambda
+ * CPU time); the quantized ones `npm run quantize -- --write` chose for Lambda and as the CPU default
  * (`scripts/quantize/ocr-variants.json`), rewritten here from the folded graph (`graphFor`) with the stored
  * calibration ranges (about a second for the recogniser; nothing is rendered or run); and for the GPU tier a `gpu`
  * variant from the package's graph as it was, which is what ran on WebGPU (`../shared/FACTS.md`), with
@@ -48,6 +50,8 @@ async function variantsOf(
   packageSource: string,
 ): Promise<{
   variants: Record<string, ModelVariant>;
+  /** The variant a CPU serves without a tier: `npm run quantize`'s CPU choice. */
+  defaultVariant: string;
   tiers: { lambda: string; gpu: string };
   files: ModelFileSource[];
 }> {
@@ -75,14 +79,18 @@ async function variantsOf(
     gpuTier = 'gpu';
   }
   const choice = readChoices()[name];
-  if (!choice || choice.lambda === 'fp32')
-    return { variants, tiers: { lambda: 'fp32', gpu: gpuTier }, files };
-  const method = choice.lambda;
-  const key = VARIANT_KEYS[method];
-  const content = applyMethod(graphFor(graphs, method), method, choice.ranges, QDQ_OPTIONS[name]);
-  variants[key] = { file: variantFile(method), description: VARIANT_DESCRIPTIONS[method] };
-  files.push({ path: variantFile(method), content });
-  return { variants, tiers: { lambda: key, gpu: gpuTier }, files };
+  const keyOf = (method: QuantizationMethod | 'fp32' | undefined): string => {
+    if (method === undefined || method === 'fp32') return 'fp32';
+    const key = VARIANT_KEYS[method];
+    if (!variants[key]) {
+      const content = applyMethod(graphFor(graphs, method), method, choice?.ranges, QDQ_OPTIONS[name]);
+      variants[key] = { file: variantFile(method), description: VARIANT_DESCRIPTIONS[method] };
+      files.push({ path: variantFile(method), content });
+    }
+    return key;
+  };
+  const lambda = keyOf(choice?.lambda);
+  return { variants, defaultVariant: keyOf(choice?.cpu), tiers: { lambda, gpu: gpuTier }, files };
 }
 
 /** The OCR models this builder writes: the ensemble and its components. */
@@ -147,7 +155,7 @@ export async function buildOcrModels(repository: string): Promise<void> {
       outputs: [{ name: 'sigmoid_0.tmp_0', datatype: 'FP32', dims: [-1, 1, -1, -1] }],
       maxBatchSize: 1,
       variants: detector.variants,
-      defaultVariant: 'fp32',
+      defaultVariant: detector.defaultVariant,
       tiers: detector.tiers,
       parameters: {
         mean: [0.485, 0.456, 0.406],
@@ -174,7 +182,7 @@ export async function buildOcrModels(repository: string): Promise<void> {
       // 32: the GPU tier's largest batch bucket (3.1 ms a line on an H100, against 20 ms for one line).
       maxBatchSize: 32,
       variants: recognizer.variants,
-      defaultVariant: 'fp32',
+      defaultVariant: recognizer.defaultVariant,
       tiers: recognizer.tiers,
       parameters: {
         dictionary: 'ppocr_keys_v1.txt',
@@ -199,7 +207,7 @@ export async function buildOcrModels(repository: string): Promise<void> {
       outputs: [{ name: 'softmax_0.tmp_0', datatype: 'FP32', dims: [-1, 2] }],
       maxBatchSize: 16,
       variants: classifier.variants,
-      defaultVariant: 'fp32',
+      defaultVariant: classifier.defaultVariant,
       tiers: classifier.tiers,
       parameters: { labels: ['0', '180'], height: 48, width: 192, servedShapes: servedShapes('classifier') },
       source: source(['assets/ch_ppocr_mobile_v2.0_cls_infer.onnx']),

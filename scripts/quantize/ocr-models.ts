@@ -35,6 +35,11 @@ export const QDQ_OPTIONS: Readonly<Record<string, QdqOptions>> = {
 export interface StoredModelChoice {
   /** The variant `tiers.lambda` serves: a quantization method, or `fp32` where none met the bar. */
   readonly lambda: QuantizationMethod | 'fp32';
+  /**
+   * The variant a CPU serves without a tier (the manifest's `defaultVariant`): a method that reads as well
+   * (within 0.5 points) and runs at most 0.8x fp32's time, or `fp32`.
+   */
+  readonly cpu: QuantizationMethod | 'fp32';
   /** Activation ranges for the `qdq` method, by tensor name: [min, max]. */
   readonly ranges: Readonly<Record<string, readonly [number, number]>>;
   /** The measured table the choice came from, for the README. */

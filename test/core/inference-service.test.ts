@@ -53,7 +53,7 @@ describe('InferenceService', () => {
     for (const r of records) {
       expect(r).toMatchObject({
         task: 'image/ocr',
-        model: 'ppocr-v4@2',
+        model: 'ppocr-v4@3',
         variant: 'fp32',
         Inferences: 1,
         PayloadSize: page.byteLength,
@@ -65,7 +65,7 @@ describe('InferenceService', () => {
   it('refuses to serve a model whose file fails its checksum, answers 503, and never becomes ready', async () => {
     const repository = join(work, 'tampered');
     await cp('models', repository, { recursive: true, dereference: true });
-    await writeFile(join(repository, 'ppocr-mobile-v2-cls/2/model.onnx'), 'not the model');
+    await writeFile(join(repository, 'ppocr-mobile-v2-cls/3/model.onnx'), 'not the model');
     const service = new InferenceService({
       store: createModelStore({ repository, cacheDir: join(work, 'cache-b') }),
       tasks: served,

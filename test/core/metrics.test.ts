@@ -38,7 +38,7 @@ describe('InferenceMetrics', () => {
 
   const record = {
     task: 'image/ocr',
-    model: 'ppocr-v4@2',
+    model: 'ppocr-v4@3',
     variant: 'fp32',
     timings: { decode: 1.5, preprocess: 2, inference: 30, postprocess: 4, total: 38 },
     payloadBytes: 2048,
@@ -76,7 +76,7 @@ describe('InferenceMetrics', () => {
     );
     expect(entry).toMatchObject({
       task: 'image/ocr',
-      model: 'ppocr-v4@2',
+      model: 'ppocr-v4@3',
       variant: 'fp32',
       Latency: 38,
       ColdStart: 1,

@@ -16,7 +16,8 @@ import { renderText, stackLines } from '../support/render-text.ts';
 describe('GPU shape buckets', () => {
   let models: OcrModels;
   beforeAll(async () => {
-    models = await loadOcrModels();
+    // The GPU tier's variants: the float graphs that pad to these buckets on a GPU.
+    models = await loadOcrModels({ tier: 'gpu' });
   });
 
   it('rounds sizes up to the few warmed buckets, and beyond them to multiples of the step', () => {

@@ -50,7 +50,7 @@ describe.each([
 
     expect(response.statusCode).toBe(200);
     const body = JSON.parse(response.body ?? '');
-    expect(body.model).toBe('ppocr-v4@2');
+    expect(body.model).toBe('ppocr-v4@3');
     expect(body.text).toBe('ship to berlin 10115');
     expect(body.lines[0].box).toHaveLength(4);
   });

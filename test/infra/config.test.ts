@@ -144,7 +144,7 @@ describe('the configuration', () => {
 
     expect(byKey.text?.lambda?.model).toMatchObject({ ref: 'spam-fasttext@2', variant: 'int8' });
     expect(byKey.speech?.lambda?.model).toMatchObject({ ref: 'silero-vad@1', variant: 'int8' });
-    expect(byKey.image?.gpu?.model).toMatchObject({ ref: 'ppocr-v4@2', variant: 'fp32' });
+    expect(byKey.image?.gpu?.model).toMatchObject({ ref: 'ppocr-v4@3', variant: 'fp32' });
     expect(byKey.image?.gpu).toMatchObject({
       instanceType: 'g4dn.xlarge',
       minTasks: 1,

@@ -230,7 +230,7 @@ describe('the Inferlet stack', () => {
   it('points each function at the models bucket, the lambda tier and its pinned model', () => {
     const models = id(stack.models.bucket);
     const expected: Partial<Record<TaskKey, string>> = {
-      image: 'ppocr-v4@2',
+      image: 'ppocr-v4@3',
       text: 'spam-fasttext@2',
       speech: 'silero-vad@1',
     };
@@ -544,7 +544,7 @@ describe('the Inferlet stack', () => {
     expect(resource(guardId).Properties).toMatchObject({
       Bucket: { Ref: id(stack.models.bucket) },
       Files: expect.arrayContaining([
-        expect.stringMatching(/^ppocr-v4-det\/2\/\S+\.onnx [0-9a-f]{64}$/),
+        expect.stringMatching(/^ppocr-v4-det\/3\/\S+\.onnx [0-9a-f]{64}$/),
         expect.stringMatching(/^spam-fasttext\/2\/manifest\.json [0-9a-f]{64}$/),
       ]),
     });
@@ -1067,7 +1067,7 @@ describe('the GPU tier', () => {
         // The WebGPU image: each model on the provider fastest on its served shapes (docs/gpu.md).
         { Name: 'EXECUTION_PROVIDER', Value: 'auto' },
         { Name: 'TASKS', Value: 'image/ocr' },
-        { Name: 'MODEL_IMAGE_OCR', Value: 'ppocr-v4@2' },
+        { Name: 'MODEL_IMAGE_OCR', Value: 'ppocr-v4@3' },
         {
           Name: 'UPLOAD_QUEUE_URLS',
           Value: { Ref: id(stack.uploadQueues.get('image')?.queue as IConstruct) },

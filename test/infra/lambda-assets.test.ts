@@ -219,7 +219,7 @@ async function sampleInput(key: TaskKey): Promise<{ bytes: Uint8Array; contentTy
 
 /** The tasks the default configuration deploys, with the model and variant each serves. */
 const EXPECTED_MODEL: Partial<Record<TaskKey, { model: string; variant: string }>> = {
-  image: { model: 'ppocr-v4@2', variant: 'fp32' },
+  image: { model: 'ppocr-v4@3', variant: 'fp32' },
   text: { model: 'spam-fasttext@2', variant: 'int8' },
   speech: { model: 'silero-vad@1', variant: 'int8' },
 };

@@ -198,7 +198,7 @@ describe('the monitoring of the synthesised stack', () => {
     expect(written(requests)).toBe(true);
     expect(written(latency)).toBe(true);
     expect(written({ ...requests, metricName: 'Request' })).toBe(false);
-    expect(written({ ...requests, dimensions: { ...requests.dimensions, model: 'ppocr-v4@2' } })).toBe(false);
+    expect(written({ ...requests, dimensions: { ...requests.dimensions, model: 'ppocr-v4@3' } })).toBe(false);
     const { variant: _, ...withoutVariant } = latency.dimensions;
     expect(written({ ...latency, dimensions: withoutVariant })).toBe(false);
   });

@@ -27,7 +27,7 @@ const PROPS = {
   oldestUploadAgeSeconds: 600,
 };
 
-const OCR = { service: 'inferlet-lambda', task: 'image/ocr', model: 'ppocr-v4@2', variant: 'int8' };
+const OCR = { service: 'inferlet-lambda', task: 'image/ocr', model: 'ppocr-v4@3', variant: 'int8' };
 
 function newMonitoring(): { stack: Stack; monitoring: InferenceMonitoring } {
   const stack = new Stack();

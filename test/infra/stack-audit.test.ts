@@ -187,7 +187,7 @@ describe('the alarms', () => {
     expect(emitted(requests)).toBe(true);
     expect(emitted({ ...errors, metricName: 'Error' })).toBe(false);
     expect(emitted({ ...errors, dimensions: { ...errors.dimensions, Resource: 'live' } })).toBe(false);
-    expect(emitted({ ...requests, dimensions: { ...requests.dimensions, model: 'ppocr-v4@2' } })).toBe(false);
+    expect(emitted({ ...requests, dimensions: { ...requests.dimensions, model: 'ppocr-v4@3' } })).toBe(false);
     expect(emitted({ ...requests, dimensions: { ...requests.dimensions, service: 'inferlet' } })).toBe(false);
     expect(emitted({ ...requests, metricName: 'HTTPCode_ELB_5XX' })).toBe(false);
   });

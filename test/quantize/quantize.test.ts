@@ -165,7 +165,7 @@ async function lineTensorData(text: string, rotate: 0 | 180): Promise<Float32Arr
 }
 
 describe('quantizer on the PP-OCR orientation classifier', async () => {
-  const bytes = new Uint8Array(await readFile('models/ppocr-mobile-v2-cls/2/model.onnx'));
+  const bytes = new Uint8Array(await readFile('models/ppocr-mobile-v2-cls/3/model.onnx'));
   const lines = [
     ['total 31.03', 0],
     ['oat milk 4.90', 180],

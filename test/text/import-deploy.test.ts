@@ -89,7 +89,7 @@ describe('deploying an imported model', () => {
     const deployment = resolveDeployment(DEFAULT_CONFIG, 'models');
 
     expect(deployment.tasks.map((t) => t.lambda?.model.ref)).toEqual([
-      'ppocr-v4@2',
+      'ppocr-v4@3',
       'spam-fasttext@2',
       'silero-vad@1',
     ]);

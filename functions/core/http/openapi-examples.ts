@@ -46,7 +46,7 @@ export const TASK_DOCS: Readonly<
     examples: {
       request: { image: `data:image/png;base64,${WHITE_PNG}` },
       result: {
-        model: 'ppocr-v4@2',
+        model: 'ppocr-v4@3',
         width: 640,
         height: 200,
         lines: [
@@ -149,6 +149,6 @@ export const ERROR_DOCS: Readonly<Record<string, { description: string; example:
   '500': { description: 'An internal error (logged; the answer says no more)', example: 'internal error' },
   '503': {
     description: 'The models are loading, or failed to load',
-    example: 'model ppocr-v4@2 is not ready',
+    example: 'model ppocr-v4@3 is not ready',
   },
 };

@@ -155,7 +155,7 @@ describe('the environment schema', () => {
       MODEL_TIER: 'gpu',
       EXECUTION_PROVIDER: 'cuda',
       TASKS: 'image/ocr',
-      MODEL_IMAGE_OCR: 'ppocr-v4@2',
+      MODEL_IMAGE_OCR: 'ppocr-v4@3',
       UPLOAD_QUEUE_URLS: 'https://sqs.eu-west-1.amazonaws.com/123456789012/inferlet-image-uploads',
       POWERTOOLS_SERVICE_NAME: 'inferlet',
       POWERTOOLS_METRICS_NAMESPACE: 'Inferlet',
@@ -176,7 +176,7 @@ describe('the environment schema', () => {
       EXECUTION_PROVIDER: 'cuda',
       TASKS: ['image/ocr'],
     });
-    expect(modelChoiceOf(gpu, 'image/ocr')).toEqual({ name: 'ppocr-v4', version: '2' });
+    expect(modelChoiceOf(gpu, 'image/ocr')).toEqual({ name: 'ppocr-v4', version: '3' });
     expect(gpu.UPLOAD_QUEUE_URLS).toHaveLength(1);
     expect(lambda).toMatchObject({
       MODEL_TIER: 'lambda',

@@ -50,7 +50,7 @@ describe('POST /v1/image/ocr', () => {
 
     expect(response.status).toBe(200);
     const body = await readJson(response);
-    expect(body.model).toBe('ppocr-v4@2');
+    expect(body.model).toBe('ppocr-v4@3');
     expect([body.width, body.height]).toEqual([640, 200]);
     expect(body.lines.map((l: { text: string }) => l.text)).toEqual([
       'invoice number 4821',

@@ -11,6 +11,7 @@ import { createModelStore } from '../../../functions/core/model-store/store.ts';
 import { writeModelVersion } from '../../../functions/core/model-store/write-model.ts';
 import { modelRefOf, type TaskDefinition } from '../../../functions/core/tasks/types.ts';
 import { imageOcrTask } from '../../../functions/image/task.ts';
+import { OCR_VERSION } from '../../../scripts/models/ocr.ts';
 import { readJson, startTestServer, type TestServer } from '../../support/http-server.ts';
 
 describe('Open Inference Protocol v2', () => {
@@ -63,11 +64,11 @@ describe('Open Inference Protocol v2', () => {
   it('gives model metadata with its execution provider, with and without a version', async () => {
     await server.runtime.service.warm();
     const plain = await readJson(await get('/v2/models/ppocr-mobile-v2-cls'));
-    const versioned = await get('/v2/models/ppocr-mobile-v2-cls/versions/2');
+    const versioned = await get(`/v2/models/ppocr-mobile-v2-cls/versions/${OCR_VERSION}`);
 
     expect(plain).toEqual({
       name: 'ppocr-mobile-v2-cls',
-      versions: ['2'],
+      versions: [OCR_VERSION],
       platform: 'onnxruntime_onnx',
       inputs: [{ name: 'x', datatype: 'FP32', shape: [-1, 3, 48, 192] }],
       outputs: [{ name: 'softmax_0.tmp_0', datatype: 'FP32', shape: [-1, 2] }],
@@ -79,7 +80,7 @@ describe('Open Inference Protocol v2', () => {
   it('reports a loaded model ready and an unknown one or version as 404', async () => {
     await server.runtime.service.warm();
 
-    const ready = await get('/v2/models/ppocr-v4-rec/versions/2/ready');
+    const ready = await get(`/v2/models/ppocr-v4-rec/versions/${OCR_VERSION}/ready`);
     const unknown = await get('/v2/models/no-such-model/ready');
     const badVersion = await get('/v2/models/ppocr-v4-rec/versions/7');
 
@@ -97,7 +98,11 @@ describe('Open Inference Protocol v2', () => {
 
     expect(response.status).toBe(200);
     const body = await readJson(response);
-    expect(body).toMatchObject({ model_name: 'ppocr-mobile-v2-cls', model_version: '2', id: 'req-42' });
+    expect(body).toMatchObject({
+      model_name: 'ppocr-mobile-v2-cls',
+      model_version: OCR_VERSION,
+      id: 'req-42',
+    });
     expect(body.outputs).toHaveLength(1);
     expect(body.outputs[0]).toMatchObject({ name: 'softmax_0.tmp_0', datatype: 'FP32', shape: [2, 2] });
     expect(body.outputs[0].data[0] + body.outputs[0].data[1]).toBeCloseTo(1, 5);
@@ -112,12 +117,12 @@ describe('Open Inference Protocol v2', () => {
     ];
 
     const a = await readJson(
-      await post('/v2/models/ppocr-mobile-v2-cls/versions/2/infer', {
+      await post(`/v2/models/ppocr-mobile-v2-cls/versions/${OCR_VERSION}/infer`, {
         inputs: [{ name: 'x', shape: [1, 3, 48, 192], datatype: 'FP32', data: flat }],
       }),
     );
     const b = await readJson(
-      await post('/v2/models/ppocr-mobile-v2-cls/versions/2/infer', {
+      await post(`/v2/models/ppocr-mobile-v2-cls/versions/${OCR_VERSION}/infer`, {
         inputs: [{ name: 'x', shape: [1, 3, 48, 192], datatype: 'FP32', data: nested }],
       }),
     );
@@ -200,7 +205,7 @@ describe('Open Inference Protocol v2', () => {
     expect(index).toEqual(
       expect.arrayContaining(
         ['ppocr-v4', 'ppocr-v4-det', 'ppocr-v4-rec', 'ppocr-mobile-v2-cls'].map((name) =>
-          expect.objectContaining({ name, version: '2', state: 'READY' }),
+          expect.objectContaining({ name, version: OCR_VERSION, state: 'READY' }),
         ),
       ),
     );

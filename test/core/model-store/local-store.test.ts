@@ -63,8 +63,10 @@ describe('model store over a local folder', () => {
     const model = await store.load('ppocr-v4-rec');
 
     expect(store.location).toBe(resolve('models'));
-    expect(model.manifest.version).toBe('2');
-    expect([...model.files.keys()]).toEqual(['model.onnx', 'ppocr_keys_v1.txt']);
+    expect(model.manifest.version).toBe('3');
+    // The CPU's default variant of the recogniser is its int8 file (scripts/quantize/ocr-variants.json).
+    expect(model.variant).toBe('int8');
+    expect([...model.files.keys()]).toEqual(['model-int8-qdq.onnx', 'ppocr_keys_v1.txt']);
     expect(model.session?.inputNames).toEqual(['x']);
   });
 

@@ -4,7 +4,7 @@ import type { ModelManifest } from '../../../functions/core/model-store/manifest
 import { writeModelVersion } from '../../../functions/core/model-store/write-model.ts';
 
 /** The smallest real model of the default repository (579 KB): input `x` [N,3,48,192] -> [N,2]. */
-export const CLASSIFIER_ONNX = 'models/ppocr-mobile-v2-cls/2/model.onnx';
+export const CLASSIFIER_ONNX = 'models/ppocr-mobile-v2-cls/3/model.onnx';
 
 /**
  * The classifier with a protobuf field appended that onnxruntime skips: a valid model whose bytes, and so

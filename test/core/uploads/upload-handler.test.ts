@@ -60,7 +60,7 @@ describe('the image upload handler (SQS messages of S3 events)', () => {
       MAX_UPLOAD_BYTES: String(MAX_UPLOAD),
     });
     ({ handler } = await import('../../../functions/image/upload-handler.ts'));
-    for (const text of ['invoice 1001 paid', 'invoice 1002 open', 'receipt 77 coffee', 'scan of page 9']) {
+    for (const text of ['invoice 1001 paid', 'invoice 1002 due', 'receipt 77 coffee', 'scan of page 9']) {
       pages.set(
         text,
         await renderText({ width: 520, height: 110, lines: stackLines([{ text, fontSize: 34 }]) }),
@@ -84,7 +84,7 @@ describe('the image upload handler (SQS messages of S3 events)', () => {
     expect(response).toEqual({ batchItemFailures: [] });
     const result = await read('results/image/inv-1001.png.json');
     expect(result).toMatchObject({
-      model: 'ppocr-v4@2',
+      model: 'ppocr-v4@3',
       text: 'invoice 1001 paid',
       source: { bucket: BUCKET, key: 'incoming/image/inv-1001.png', etag: record.s3.object.eTag },
     });
@@ -92,14 +92,14 @@ describe('the image upload handler (SQS messages of S3 events)', () => {
   });
 
   it('writes one result when the same event is delivered twice', async () => {
-    const record = await put('incoming/image/twice.png', pages.get('invoice 1002 open') as Uint8Array);
+    const record = await put('incoming/image/twice.png', pages.get('invoice 1002 due') as Uint8Array);
     const message = sqsMessage({ Records: [record] });
 
     await handler(sqsEvent(message));
     await handler(sqsEvent(message));
 
     expect(putsTo('results/image/twice.png.json')).toBe(1);
-    expect((await read('results/image/twice.png.json')).text).toBe('invoice 1002 open');
+    expect((await read('results/image/twice.png.json')).text).toBe('invoice 1002 due');
   });
 
   it('processes a newer version of the same key again', async () => {
@@ -151,7 +151,7 @@ describe('the image upload handler (SQS messages of S3 events)', () => {
 
   it('round-trips a key with spaces and unicode, URL-encoded in the event as S3 sends it', async () => {
     const key = "incoming/image/scans/Zoë's invoice №1 +copy.png";
-    const record = await put(key, pages.get('invoice 1002 open') as Uint8Array);
+    const record = await put(key, pages.get('invoice 1002 due') as Uint8Array);
 
     const response = await handler(sqsEvent(sqsMessage({ Records: [record] })));
 
@@ -159,7 +159,7 @@ describe('the image upload handler (SQS messages of S3 events)', () => {
     expect(response.batchItemFailures).toEqual([]);
     const result = await read("results/image/scans/Zoë's invoice №1 +copy.png.json");
     expect(result.source.key).toBe(key);
-    expect(result.text).toBe('invoice 1002 open');
+    expect(result.text).toBe('invoice 1002 due');
   });
 
   it('refuses an object over the size limit into errors/ without reading it', async () => {
