@@ -12,6 +12,7 @@ import { resolve } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { createSession } from '../functions/core/session.ts';
 import type { CostPoint, CostTables } from '../functions/image/batch-policy.ts';
+import { OCR_VERSION } from '../scripts/models/ocr.ts';
 import { median } from './stats.ts';
 
 const RUNS = Number(process.env.COST_RUNS ?? 5);
@@ -63,7 +64,7 @@ async function measureVariants(
   name: string,
   shapes: readonly { lines: number; width: number }[],
 ): Promise<Record<string, CostPoint[]>> {
-  const dir = `models/${name}/1`;
+  const dir = `models/${name}/${OCR_VERSION}`;
   const manifest = JSON.parse(await readFile(`${dir}/manifest.json`, 'utf8')) as {
     variants: Record<string, { file?: string }>;
   };
