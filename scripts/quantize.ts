@@ -14,6 +14,7 @@ import { sessionOptions as cpuSessionOptions } from '../functions/core/session.t
 import { OcrPipeline } from '../functions/image/ocr-pipeline.ts';
 import { renderText, stackLines } from '../test/support/render-text.ts';
 import { OCR_VERSION } from './models/ocr.ts';
+import { BEST_CLASS } from './quantize/best-path.ts';
 import { calibrate } from './quantize/calibration.ts';
 import { cpuFoldedOf } from './quantize/cpu-fold.ts';
 import {
@@ -146,7 +147,7 @@ async function loadFp32(name: string): Promise<Fp32Model> {
   return {
     model: { manifest, variant: 'fp32', files, session, loadMs: 0 },
     bytes,
-    graphs: servedGraphs(original),
+    graphs: servedGraphs(original, { bestPath: manifest.outputs.some((o) => o.name === BEST_CLASS) }),
   };
 }
 

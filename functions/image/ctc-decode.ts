@@ -1,3 +1,11 @@
+/**
+ * Outputs a recogniser may have beside its probabilities (the model repository's do,
+ * `scripts/quantize/best-path.ts`): the best class of each step (int64 `[N, T]`) and its probability
+ * (`[N, T]`), all that {@link ctcGreedyDecode} reads.
+ */
+export const BEST_CLASS = 'ctc_best_class';
+export const BEST_PROBABILITY = 'ctc_best_probability';
+
 /** Text read from one line and the mean probability of its characters. */
 export interface DecodedText {
   readonly text: string;
@@ -53,6 +61,34 @@ export function ctcGreedyDecode(
       kept++;
     }
     previous = best;
+  }
+  return { text, confidence: kept > 0 ? sum / kept : 0 };
+}
+
+/**
+ * {@link ctcGreedyDecode} over a recogniser's best-path outputs ({@link BEST_CLASS}, {@link BEST_PROBABILITY}):
+ * the same text and confidence, from two numbers a step.
+ */
+export function ctcBestPathDecode(
+  best: BigInt64Array | Int32Array,
+  probability: Float32Array,
+  sample: number,
+  steps: number,
+  charset: readonly string[],
+): DecodedText {
+  let text = '';
+  let sum = 0;
+  let kept = 0;
+  let previous = -1;
+  const start = sample * steps;
+  for (let t = 0; t < steps; t++) {
+    const c = Number(best[start + t]);
+    if (c !== 0 && c !== previous) {
+      text += charset[c] ?? '';
+      sum += probability[start + t] as number;
+      kept++;
+    }
+    previous = c;
   }
   return { text, confidence: kept > 0 ? sum / kept : 0 };
 }

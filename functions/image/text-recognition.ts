@@ -4,7 +4,13 @@ import { ort } from '../core/onnx.ts';
 import type { Stopwatch } from '../core/timings.ts';
 import type { BatchPolicy } from './batch-policy.ts';
 import { cropSize, sampleQuad } from './crop.ts';
-import { ctcGreedyDecode, type DecodedText } from './ctc-decode.ts';
+import {
+  BEST_CLASS,
+  BEST_PROBABILITY,
+  ctcBestPathDecode,
+  ctcGreedyDecode,
+  type DecodedText,
+} from './ctc-decode.ts';
 import type { DecodedImage } from './decode-image.ts';
 import type { Quad } from './geometry.ts';
 import { recognizerBatchBucket, recognizerWidthBucket } from './gpu-shapes.ts';
@@ -74,6 +80,8 @@ export async function recognizeLines(
   const results: DecodedText[] = new Array(quads.length);
   const inputName = session.inputNames[0] as string;
   const outputName = session.outputNames[0] as string;
+  // Where the recogniser answers the best class of each step, only that crosses from onnxruntime.
+  const bestPath = session.outputNames.includes(BEST_CLASS) && session.outputNames.includes(BEST_PROBABILITY);
   const { height } = input;
   const ratios = quads.map((q) => {
     const size = cropSize(q);
@@ -97,16 +105,16 @@ export async function recognizeLines(
     }
     const tensor = new ort.Tensor('float32', data, [rows, 3, height, width]);
     const feeds = { [inputName]: tensor };
-    const outputs = await watch.time('inference', () =>
-      runs.length === 1 && session.runAlone ? session.runAlone(feeds) : session.run(feeds),
-    );
-    const output = outputs[outputName] as ort.Tensor;
-    const [, steps, classes] = output.dims as [number, number, number];
-    const probs = output.data as Float32Array;
+    const fetches = bestPath ? [BEST_CLASS, BEST_PROBABILITY] : undefined;
+    const outputs = await watch.time('inference', () => {
+      if (runs.length === 1 && session.runAlone) return session.runAlone(feeds, fetches);
+      return fetches ? session.run(feeds, fetches) : session.run(feeds);
+    });
+    const decode = bestPath
+      ? bestPathDecoder(outputs)
+      : probabilityDecoder(outputs[outputName] as ort.Tensor);
     for (const [index, line] of batch.entries()) {
-      results[line] = watch.timeSync('postprocess', () =>
-        ctcGreedyDecode(probs, index, steps, classes, charset),
-      );
+      results[line] = watch.timeSync('postprocess', () => decode(index, charset));
       await slicer.pause();
     }
   };
@@ -129,4 +137,22 @@ async function inParallel<T>(
     while (next < items.length) await work(items[next++] as T);
   };
   await Promise.all(Array.from({ length: Math.min(limit, items.length) }, lane));
+}
+
+type LineDecoder = (sample: number, charset: readonly string[]) => DecodedText;
+
+/** Decodes lines of a `[N, T, C]` probability output. */
+function probabilityDecoder(output: ort.Tensor): LineDecoder {
+  const [, steps, classes] = output.dims as [number, number, number];
+  const probs = output.data as Float32Array;
+  return (sample, charset) => ctcGreedyDecode(probs, sample, steps, classes, charset);
+}
+
+/** Decodes lines of the best-path outputs (`[N, T]` each). */
+function bestPathDecoder(outputs: Record<string, ort.Tensor>): LineDecoder {
+  const best = outputs[BEST_CLASS] as ort.Tensor;
+  const probability = outputs[BEST_PROBABILITY] as ort.Tensor;
+  const [, steps] = best.dims as [number, number];
+  return (sample, charset) =>
+    ctcBestPathDecode(best.data as BigInt64Array, probability.data as Float32Array, sample, steps, charset);
 }

@@ -11,6 +11,7 @@ import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { BEST_CLASS } from '../quantize/best-path.ts';
 import { servedGraphs } from '../quantize/served-graphs.ts';
 
 /** The package's graph of a model, as the bundle carries it beside the manifest. */
@@ -18,6 +19,7 @@ export const PACKAGE_GRAPH = 'package.onnx';
 
 interface Manifest {
   readonly files: readonly { path: string; sha256: string }[];
+  readonly outputs: readonly { name: string }[];
   readonly variants: Readonly<Record<string, { file?: string }>>;
 }
 
@@ -30,7 +32,9 @@ export async function writeGpuVariants(repository: string): Promise<string[]> {
       const manifestPath = join(dir, 'manifest.json');
       if (!existsSync(manifestPath) || !existsSync(join(dir, PACKAGE_GRAPH))) continue;
       const manifest = JSON.parse(await readFile(manifestPath, 'utf8')) as Manifest;
-      const graphs = servedGraphs(new Uint8Array(await readFile(join(dir, PACKAGE_GRAPH))));
+      // The builder adds a recogniser's best-path outputs to every graph; its manifest declares them.
+      const bestPath = manifest.outputs.some((o) => o.name === BEST_CLASS);
+      const graphs = servedGraphs(new Uint8Array(await readFile(join(dir, PACKAGE_GRAPH))), { bestPath });
       for (const [variant, bytes] of [
         ['fp32', graphs.fp32],
         ['gpu', graphs.gpu],

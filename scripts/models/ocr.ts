@@ -7,7 +7,8 @@ import { servedShapes } from '../../functions/image/gpu-shapes.ts';
 import { folded } from '../quantize/cpu-fold.ts';
 import { applyMethod, QDQ_OPTIONS, readChoices, variantFile } from '../quantize/ocr-models.ts';
 import type { QuantizationMethod } from '../quantize/quantize.ts';
-import { graphFor, servedGraphs } from '../quantize/served-graphs.ts';
+import { BEST_CLASS, BEST_PROBABILITY } from '../quantize/best-path.ts';
+import { graphFor, type ServedGraphOptions, servedGraphs } from '../quantize/served-graphs.ts';
 
 const require = createRequire(import.meta.url);
 
@@ -48,6 +49,7 @@ const GPU_VARIANT_FILE = 'model-gpu.onnx';
 async function variantsOf(
   name: string,
   packageSource: string,
+  options: ServedGraphOptions = {},
 ): Promise<{
   variants: Record<string, ModelVariant>;
   /** The variant a CPU serves without a tier: `npm run quantize`'s CPU choice. */
@@ -55,7 +57,7 @@ async function variantsOf(
   tiers: { lambda: string; gpu: string };
   files: ModelFileSource[];
 }> {
-  const graphs = servedGraphs(new Uint8Array(await readFile(packageSource)));
+  const graphs = servedGraphs(new Uint8Array(await readFile(packageSource)), options);
   const { convOutputAffine, hardSwish, convInputAffine, affineAsDepthwise } = graphs.folded;
   const variants: Record<string, ModelVariant> = {
     fp32: {
@@ -137,7 +139,10 @@ export async function buildOcrModels(repository: string): Promise<void> {
   });
   const image = { name: 'x', datatype: 'FP32' as const };
   const detector = await variantsOf('ppocr-v4-det', join(assets, 'ch_PP-OCRv4_det_infer.onnx'));
-  const recognizer = await variantsOf('ppocr-v4-rec', join(assets, 'ch_PP-OCRv4_rec_infer.onnx'));
+  // The recogniser's graphs answer the best class of each step too, which is all the pipeline reads.
+  const recognizer = await variantsOf('ppocr-v4-rec', join(assets, 'ch_PP-OCRv4_rec_infer.onnx'), {
+    bestPath: true,
+  });
   const classifier = await variantsOf(
     'ppocr-mobile-v2-cls',
     join(assets, 'ch_ppocr_mobile_v2.0_cls_infer.onnx'),
@@ -178,7 +183,11 @@ export async function buildOcrModels(repository: string): Promise<void> {
       platform: 'onnxruntime',
       description: 'PP-OCRv4 text line recognition (SVTR, CTC over 6625 classes)',
       inputs: [{ ...image, dims: [-1, 3, 48, -1] }],
-      outputs: [{ name: 'softmax_11.tmp_0', datatype: 'FP32', dims: [-1, -1, 6625] }],
+      outputs: [
+        { name: 'softmax_11.tmp_0', datatype: 'FP32', dims: [-1, -1, 6625] },
+        { name: BEST_CLASS, datatype: 'INT64', dims: [-1, -1] },
+        { name: BEST_PROBABILITY, datatype: 'FP32', dims: [-1, -1] },
+      ],
       // 32: the GPU tier's largest batch bucket (3.1 ms a line on an H100, against 20 ms for one line).
       maxBatchSize: 32,
       variants: recognizer.variants,

@@ -5,6 +5,7 @@
  * Deterministic: the builder here and the GPU check's bundle on a device make the same bytes. Also the graph
  * the quantized variants are made from (`toQuantize`), by the builder and by `npm run quantize`.
  */
+import { withBestPathOutputs } from './best-path.ts';
 import { type CpuFoldReport, cpuFoldedOf, folded } from './cpu-fold.ts';
 import { gpuVariantOf } from './gpu-rewrite.ts';
 import type { QuantizationMethod } from './quantize.ts';
@@ -21,21 +22,28 @@ export interface ServedGraphs {
   readonly gpuDiffers: boolean;
 }
 
-export function servedGraphs(original: Uint8Array): ServedGraphs {
+/** What {@link servedGraphs} adds to every graph it serves. */
+export interface ServedGraphOptions {
+  /** A CTC recogniser's best-path outputs (`best-path.ts`), beside its probabilities. */
+  readonly bestPath?: boolean;
+}
+
+export function servedGraphs(original: Uint8Array, options: ServedGraphOptions = {}): ServedGraphs {
+  const finish = (bytes: Uint8Array) => (options.bestPath ? withBestPathOutputs(bytes) : bytes);
   const cpu = cpuFoldedOf(original.slice());
   const gpu = gpuVariantOf(original.slice());
   let toQuantize: Uint8Array | undefined;
   return {
-    fp32: folded(cpu.report) ? cpu.bytes : original,
+    fp32: finish(folded(cpu.report) ? cpu.bytes : original),
     // Folded a second time only where a quantized variant is made (not for the classifier, nor on a device).
     get toQuantize() {
-      toQuantize ??= folded(cpu.report)
-        ? cpuFoldedOf(original.slice(), { affineAsDepthwise: false }).bytes
-        : original;
+      toQuantize ??= finish(
+        folded(cpu.report) ? cpuFoldedOf(original.slice(), { affineAsDepthwise: false }).bytes : original,
+      );
       return toQuantize;
     },
     folded: cpu.report,
-    gpu: gpu.report.clip > 0 ? gpu.bytes : original,
+    gpu: finish(gpu.report.clip > 0 ? gpu.bytes : original),
     gpuClips: gpu.report.clip,
     gpuDiffers: folded(cpu.report) || gpu.report.clip > 0,
   };

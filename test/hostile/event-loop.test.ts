@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openOffThreadSession, openSessionPool } from '../../functions/core/off-thread-session.ts';
+import { BEST_CLASS, BEST_PROBABILITY } from '../../functions/image/ctc-decode.ts';
 import { freePort } from '../support/free-port.ts';
 import { largePage } from '../support/large-page.ts';
 import { type LocalServer, startLocalServer } from '../support/local-server.ts';
@@ -272,6 +273,39 @@ describe('a pool of model sessions on worker threads', () => {
         expect(out[name]?.dims).toEqual(here[i]?.[name]?.dims);
         // One intra-op thread against this session's several: the same sums in another order.
         expect(Math.max(...got.map((v, k) => Math.abs(v - (expected[k] as number))))).toBeLessThan(1e-5);
+      }
+    } finally {
+      await pool.close();
+    }
+  });
+
+  it('answers only the outputs a run fetches: the recogniser best path, as the session on this thread does', async () => {
+    const { recognizer } = await loadOcrModels();
+    const session = recognizer.session as ort.InferenceSession;
+    const file = recognizer.files.get(recognizer.manifest.variants[recognizer.variant]?.file ?? '') ?? '';
+    const pool = await openSessionPool(file, 2, { intraOpThreads: 2, executionProvider: 'cpu' });
+    const x = () =>
+      new ort.Tensor(
+        'float32',
+        Float32Array.from({ length: 2 * 3 * 48 * 320 }, (_, i) => Math.sin(i / 31)),
+        [2, 3, 48, 320],
+      );
+    const fetches = [BEST_CLASS, BEST_PROBABILITY];
+    try {
+      const here = await session.run({ x: x() }, fetches);
+      await pool.ready;
+
+      const [there, alone] = await Promise.all([
+        pool.run({ x: x() }, fetches),
+        pool.runAlone?.({ x: x() }, fetches),
+      ]);
+
+      for (const out of [there, alone ?? {}]) {
+        expect(Object.keys(out).sort()).toEqual([...fetches].sort());
+        expect(out[BEST_CLASS]?.dims).toEqual([2, 40]);
+        expect(Array.from(out[BEST_CLASS]?.data as BigInt64Array)).toEqual(
+          Array.from(here[BEST_CLASS]?.data as BigInt64Array),
+        );
       }
     } finally {
       await pool.close();

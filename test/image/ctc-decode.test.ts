@@ -1,5 +1,15 @@
+import * as ort from 'onnxruntime-node';
 import { describe, expect, it } from 'vitest';
-import { ctcCharset, ctcGreedyDecode } from '../../functions/image/ctc-decode.ts';
+import {
+  BEST_CLASS,
+  BEST_PROBABILITY,
+  ctcBestPathDecode,
+  ctcCharset,
+  ctcGreedyDecode,
+} from '../../functions/image/ctc-decode.ts';
+import { withBestPathOutputs } from '../../scripts/quantize/best-path.ts';
+import { encodeModel, intAttribute, node } from '../../scripts/quantize/onnx-graph.ts';
+import { floatValue, values } from '../support/onnx-graphs.ts';
 
 const charset = ctcCharset('h\ne\nl\no\n', true);
 const blank = 0;
@@ -65,5 +75,43 @@ describe('ctcGreedyDecode', () => {
     const decoded = ctcGreedyDecode(steps([blank, blank, blank]), 0, 3, charset.length, charset);
 
     expect(decoded).toEqual({ text: '', confidence: 0 });
+  });
+});
+
+describe('ctcBestPathDecode over the best-path outputs a recogniser graph gains', () => {
+  it('reads the same text and confidence as ctcGreedyDecode over the probabilities, sample by sample', async () => {
+    const [samples, stepCount, classes] = [3, 40, charset.length];
+    const softmax = encodeModel({
+      irVersion: 8,
+      opsetImport: [{ domain: '', version: 13 }],
+      graph: {
+        name: 'ctc-head',
+        node: [node('Softmax', ['logits'], ['probs'], [intAttribute('axis', 2)])],
+        input: [floatValue('logits', ['N', 'T', classes])],
+        output: [floatValue('probs', ['N', 'T', classes])],
+      },
+    });
+    const session = await ort.InferenceSession.create(withBestPathOutputs(softmax));
+    // Sharp logits, as a trained recogniser's: mostly one clear class a step, blanks among them.
+    const logits = values(samples * stepCount * classes, 11, -4, 4).map((v, i) =>
+      i % classes === (Math.floor(i / classes) * 7 + 3) % classes ? v + 6 : v,
+    );
+
+    const out = await session.run({
+      logits: new ort.Tensor('float32', logits, [samples, stepCount, classes]),
+    });
+
+    expect(session.outputNames).toEqual(['probs', BEST_CLASS, BEST_PROBABILITY]);
+    const probs = out.probs?.data as Float32Array;
+    const best = out[BEST_CLASS]?.data as BigInt64Array;
+    const probability = out[BEST_PROBABILITY]?.data as Float32Array;
+    for (let sample = 0; sample < samples; sample++) {
+      const full = ctcGreedyDecode(probs, sample, stepCount, classes, charset);
+      const path = ctcBestPathDecode(best, probability, sample, stepCount, charset);
+      expect(full.text.length).toBeGreaterThan(3);
+      expect(path.text).toBe(full.text);
+      expect(path.confidence).toBeCloseTo(full.confidence, 6);
+    }
+    await session.release();
   });
 });
