@@ -73,6 +73,10 @@ export function sampleQuad(
   };
   const su = fractions(contentWidth, crop.width, kx);
   const sv = fractions(outH, crop.height, ky);
+  if (kx === 1 && ky === 1) {
+    sampleOnce(image, quad, slot, contentWidth, su, sv);
+    return;
+  }
   const columns = contentWidth * kx;
   const red = new Float64Array(contentWidth);
   const green = new Float64Array(contentWidth);
@@ -130,6 +134,99 @@ export function sampleQuad(
       tensor[row + x] = (blue[x] as number) * norm - 1;
       tensor[row + plane + x] = (green[x] as number) * norm - 1;
       tensor[row + 2 * plane + x] = (red[x] as number) * norm - 1;
+    }
+  }
+}
+
+/**
+ * {@link sampleQuad} where each output pixel reads one position (the crop is not shrunk by 2 or more, as
+ * for most lines): the same arithmetic, written straight to the tensor, without the border checks on rows
+ * whose positions all lie inside the image.
+ */
+function sampleOnce(
+  image: Pick<DecodedImage, 'data' | 'width' | 'height'>,
+  quad: Quad,
+  slot: TensorSlot,
+  contentWidth: number,
+  su: Float64Array,
+  sv: Float64Array,
+): void {
+  const { data, width: iw, height: ih } = image;
+  const { tensor, height: outH, width: outW } = slot;
+  const [p0, p1, p2, p3] = quad;
+  const plane = outH * outW;
+  const base = slot.index * 3 * plane;
+  const norm = 1 / 127.5;
+  const maxX = iw - 1;
+  const maxY = ih - 1;
+  const rowStride = iw * 3;
+  const first = su[0] as number;
+  const last = su[contentWidth - 1] as number;
+  for (let y = 0; y < outH; y++) {
+    const t = sv[y] as number;
+    const lx = p0[0] + (p3[0] - p0[0]) * t;
+    const ly = p0[1] + (p3[1] - p0[1]) * t;
+    const dx = p1[0] + (p2[0] - p1[0]) * t - lx;
+    const dy = p1[1] + (p2[1] - p1[1]) * t - ly;
+    // Positions move linearly along the row: inside at both ends is inside throughout.
+    const xa = lx + dx * first;
+    const xb = lx + dx * last;
+    const ya = ly + dy * first;
+    const yb = ly + dy * last;
+    const inside =
+      Math.min(xa, xb) >= 0 && Math.max(xa, xb) < maxX && Math.min(ya, yb) >= 0 && Math.max(ya, yb) < maxY;
+    const row = base + y * outW;
+    for (let x = 0; x < contentWidth; x++) {
+      const s = su[x] as number;
+      let fx = lx + dx * s;
+      let fy = ly + dy * s;
+      let i00: number;
+      let i01: number;
+      let i10: number;
+      let i11: number;
+      if (inside) {
+        const x0 = fx | 0;
+        const y0 = fy | 0;
+        i00 = (y0 * iw + x0) * 3;
+        i01 = i00 + 3;
+        i10 = i00 + rowStride;
+        i11 = i10 + 3;
+        fx -= x0;
+        fy -= y0;
+      } else {
+        fx = Math.max(0, Math.min(fx, maxX));
+        fy = Math.max(0, Math.min(fy, maxY));
+        const x0 = fx | 0;
+        const y0 = fy | 0;
+        i00 = (y0 * iw + x0) * 3;
+        i01 = x0 < maxX ? i00 + 3 : i00;
+        i10 = y0 < maxY ? i00 + rowStride : i00;
+        i11 = x0 < maxX ? i10 + 3 : i10;
+        fx -= x0;
+        fy -= y0;
+      }
+      const w11 = fx * fy;
+      const w01 = fx - w11;
+      const w10 = fy - w11;
+      const w00 = 1 - fx - w10;
+      const red =
+        (data[i00] as number) * w00 +
+        (data[i01] as number) * w01 +
+        (data[i10] as number) * w10 +
+        (data[i11] as number) * w11;
+      const green =
+        (data[i00 + 1] as number) * w00 +
+        (data[i01 + 1] as number) * w01 +
+        (data[i10 + 1] as number) * w10 +
+        (data[i11 + 1] as number) * w11;
+      const blue =
+        (data[i00 + 2] as number) * w00 +
+        (data[i01 + 2] as number) * w01 +
+        (data[i10 + 2] as number) * w10 +
+        (data[i11 + 2] as number) * w11;
+      tensor[row + x] = blue * norm - 1;
+      tensor[row + plane + x] = green * norm - 1;
+      tensor[row + 2 * plane + x] = red * norm - 1;
     }
   }
 }

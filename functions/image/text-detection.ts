@@ -106,8 +106,14 @@ function* detectionRows(
     x1[x] = Math.min(i + 1, sw - 1) * 3;
     fx[x] = s - i;
   }
+  // The same width as the source (most images within the side limit): a row is its pixels, converted.
+  const sameWidth = width === sw;
   const interpolateRow = (row: number, into: Float32Array): void => {
     const base = row * sw * 3;
+    if (sameWidth) {
+      into.set(data.subarray(base, base + sw * 3));
+      return;
+    }
     for (let x = 0, o = 0; x < width; x++, o += 3) {
       const a = base + (x0[x] as number);
       const b = base + (x1[x] as number);
