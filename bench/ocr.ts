@@ -13,7 +13,7 @@
  *    bundles, as deployed.
  * 3. Peak RSS of the server process with the OCR models loaded, after serving every image.
  *
- * Env: BENCH_RUNS (default 7), BENCH_COLD_RUNS (default 5), BENCH_PARTS (default `latency,cold,rss`).
+ * Env: BENCH_RUNS (default 11), BENCH_COLD_RUNS (default 5), BENCH_PARTS (default `latency,cold,rss`).
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -42,7 +42,7 @@ Object.assign(process.env, {
   NODE_NO_WARNINGS: '1',
 });
 
-const RUNS = Number(process.env.BENCH_RUNS ?? 7);
+const RUNS = Number(process.env.BENCH_RUNS ?? 11);
 const COLD_RUNS = Number(process.env.BENCH_COLD_RUNS ?? 5);
 const PARTS = new Set((process.env.BENCH_PARTS ?? 'latency,cold,rss').split(','));
 const MODELS = resolve('models');

@@ -52,6 +52,53 @@ function pngDimensions(bytes: Uint8Array): { width: number; height: number } | u
   return { width: view.getUint32(16), height: view.getUint32(20) };
 }
 
+/**
+ * Width and height from a JPEG's frame header (the first SOF marker), walking the marker segments; undefined
+ * where the walk does not reach one (the decoder then reads the header and names what is wrong). EXIF
+ * orientation may swap the two, which leaves their product, all the pixel limit reads, as it is.
+ */
+function jpegDimensions(bytes: Uint8Array): { width: number; height: number } | undefined {
+  let at = 2;
+  while (at + 9 < bytes.length) {
+    if (bytes[at] !== 0xff) return undefined;
+    const marker = bytes[at + 1] as number;
+    if (marker === 0xff) {
+      at++;
+      continue;
+    }
+    const length = ((bytes[at + 2] as number) << 8) | (bytes[at + 3] as number);
+    // SOF0..SOF15, except DHT (C4), JPG (C8) and DAC (CC).
+    if (marker >= 0xc0 && marker <= 0xcf && marker !== 0xc4 && marker !== 0xc8 && marker !== 0xcc) {
+      const height = ((bytes[at + 5] as number) << 8) | (bytes[at + 6] as number);
+      const width = ((bytes[at + 7] as number) << 8) | (bytes[at + 8] as number);
+      return { width, height };
+    }
+    if (length < 2) return undefined;
+    at += 2 + length;
+  }
+  return undefined;
+}
+
+/** Width and height from a WebP's first chunk (VP8X canvas, VP8 frame or VP8L header); undefined otherwise. */
+function webpDimensions(bytes: Uint8Array): { width: number; height: number } | undefined {
+  if (bytes.length < 30) return undefined;
+  const u8 = (i: number) => bytes[i] as number;
+  if (startsWith(bytes, ascii('VP8X'), 12)) {
+    return {
+      width: 1 + (u8(24) | (u8(25) << 8) | (u8(26) << 16)),
+      height: 1 + (u8(27) | (u8(28) << 8) | (u8(29) << 16)),
+    };
+  }
+  if (startsWith(bytes, ascii('VP8 '), 12) && startsWith(bytes, [0x9d, 0x01, 0x2a], 23)) {
+    return { width: (u8(26) | (u8(27) << 8)) & 0x3fff, height: (u8(28) | (u8(29) << 8)) & 0x3fff };
+  }
+  if (startsWith(bytes, ascii('VP8L'), 12) && u8(20) === 0x2f) {
+    const b = u8(21) | (u8(22) << 8) | (u8(23) << 16) | (u8(24) << 24);
+    return { width: 1 + (b & 0x3fff), height: 1 + ((b >>> 14) & 0x3fff) };
+  }
+  return undefined;
+}
+
 /** A format we recognise but do not accept, so the client hears 415 rather than "corrupt". */
 function sniffOther(bytes: Uint8Array): string | undefined {
   if (startsWith(bytes, ascii('GIF8'))) return 'GIF';
@@ -105,7 +152,13 @@ export async function decodeImage(
     throw new UndecodableContentError('not an image: expected PNG, JPEG or WebP content');
   }
   const input = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  let dimensions = format === 'png' ? pngDimensions(bytes) : undefined;
+  // Read from the header here where the format allows, which spares a pass of the decoder over it.
+  let dimensions =
+    format === 'png'
+      ? pngDimensions(bytes)
+      : format === 'jpeg'
+        ? jpegDimensions(bytes)
+        : webpDimensions(bytes);
   if (!dimensions) {
     try {
       dimensions = await sharp(input, { limitInputPixels: false }).metadata();

@@ -90,12 +90,13 @@ describe('OIP tensor inference bounds (npm start)', () => {
   });
 
   it('refuses a recogniser output over the element limit after the run, before serialising it', async () => {
-    // 184 320 input elements pass; the output [1, 160, 6625] (1 060 000) is known only once the model ran.
+    // 184 320 input elements pass; the outputs [1, 160, 6625] (1 060 000) and the best path, [1, 160] twice,
+    // are known only once the model ran.
     const answer = await inferWithProbes('ppocr-v4-rec', zerosBody('x', [1, 3, 48, 1280]));
 
     expect(answer.status, answer.text).toBe(413);
     expect(JSON.parse(answer.text).error).toBe(
-      `the outputs would have 1060000 elements, more than the limit of ${MAX_ELEMENTS}`,
+      `the outputs would have 1060320 elements, more than the limit of ${MAX_ELEMENTS}`,
     );
     expect(answer.probe.failures).toEqual([]);
     expect(answer.probe.maxMs).toBeLessThan(PROBE_LIMIT_MS);

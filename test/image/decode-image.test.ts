@@ -91,6 +91,32 @@ describe('decodeImage', () => {
     await expect(attempt).rejects.toThrow(/20000×20000/);
   });
 
+  it.each([
+    ['JPEG', (s: Sharp) => s.jpeg()],
+    ['JPEG, progressive', (s: Sharp) => s.jpeg({ progressive: true })],
+    ['WebP, lossy', (s: Sharp) => s.webp()],
+    ['WebP, lossless', (s: Sharp) => s.webp({ lossless: true })],
+    ['WebP, with alpha (VP8X)', (s: Sharp) => s.ensureAlpha(0.5).webp()],
+  ])('admits a %s at the size its header declares, the size it decodes to', async (_, encode) => {
+    const bytes = new Uint8Array(await encode(await halves(122, 46)).toBuffer());
+    let admitted = '';
+
+    const image = await decodeImage(bytes, {
+      admit: async (width, height) => {
+        admitted = `${width}x${height}`;
+      },
+    });
+
+    expect(admitted).toBe('122x46');
+    expect(`${image.width}x${image.height}`).toBe('122x46');
+  });
+
+  it('refuses a JPEG whose frame header declares more pixels than allowed, before decoding', async () => {
+    const bytes = new Uint8Array(await (await halves(100, 100)).jpeg().toBuffer());
+
+    await expect(decodeImage(bytes, { maxPixels: 9_999 })).rejects.toThrow(/100×100/);
+  });
+
   it('applies a smaller pixel limit when given one', async () => {
     const png = new Uint8Array(await (await halves(100, 100)).png().toBuffer());
 
