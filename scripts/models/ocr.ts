@@ -4,10 +4,10 @@ import { dirname, join } from 'node:path';
 import type { ModelVariant } from '../../functions/core/model-store/manifest.ts';
 import { type ModelFileSource, writeModelVersion } from '../../functions/core/model-store/write-model.ts';
 import { servedShapes } from '../../functions/image/gpu-shapes.ts';
+import { BEST_CLASS, BEST_PROBABILITY } from '../quantize/best-path.ts';
 import { folded } from '../quantize/cpu-fold.ts';
 import { applyMethod, QDQ_OPTIONS, readChoices, variantFile } from '../quantize/ocr-models.ts';
 import type { QuantizationMethod } from '../quantize/quantize.ts';
-import { BEST_CLASS, BEST_PROBABILITY } from '../quantize/best-path.ts';
 import { graphFor, type ServedGraphOptions, servedGraphs } from '../quantize/served-graphs.ts';
 
 const require = createRequire(import.meta.url);
