@@ -87,10 +87,14 @@ export async function recognizeLines(
     const size = cropSize(q);
     return size.width / size.height;
   });
-  const runs = batching.policy.plan(
-    ratios.map((r) => bucketWidth(r, input)),
-    { maxLines: batching.maxLines, maxColumns: MAX_BATCH_COLUMNS },
-  );
+  const widths = ratios.map((r) => bucketWidth(r, input));
+  // No more lines than copies side by side: each its own run, on its own thread, ends sooner than one batch
+  // on all threads (int8, 2 cores: two lines of 480 columns 12.4 ms side by side, 14.9 ms as one run).
+  const lanes = session.parallelism ?? 1;
+  const runs =
+    lanes > 1 && widths.length > 1 && widths.length <= lanes
+      ? widths.map((width, line) => ({ lines: [line], width }))
+      : batching.policy.plan(widths, { maxLines: batching.maxLines, maxColumns: MAX_BATCH_COLUMNS });
   const slicer = new TimeSlicer();
   const readRun = async ({ lines: batch, width }: (typeof runs)[number]): Promise<void> => {
     // Padding lines of a GPU batch bucket stay zero; their outputs are not read.
