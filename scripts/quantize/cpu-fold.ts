@@ -78,12 +78,24 @@ class Links {
     }
   }
 
+  /** Whether the graph returns `tensor`. */
+  isOutput(tensorName: string): boolean {
+    return this.outputs.has(tensorName);
+  }
+
   /** The one node reading `tensor`, where exactly one does and the tensor is not a graph output. */
   soleConsumer(tensorName: string | undefined | null, opType: string): Node | undefined {
     if (!tensorName || this.outputs.has(tensorName)) return undefined;
     const readers = this.consumers.get(tensorName) ?? [];
     return readers.length === 1 && readers[0]?.opType === opType ? readers[0] : undefined;
   }
+}
+
+/** Whether a Conv pads its input (explicit pads or an auto_pad other than VALID). */
+function padded(conv: Node): boolean {
+  const autoPad = conv.attribute?.find((a) => a.name === 'auto_pad')?.s;
+  const autoPadding = autoPad && !['NOTSET', 'VALID'].includes(new TextDecoder().decode(autoPad));
+  return Boolean(autoPadding) || (intsAttribute(conv, 'pads') ?? []).some((p) => p !== 0);
 }
 
 /** Weights and bias of Convs as they are rewritten, written back as new initializers at the end. */
@@ -241,19 +253,23 @@ export function foldForCpu(model: Model, options: CpuFoldOptions = {}): CpuFoldR
     const add = links.soleConsumer(mul.output?.[0], 'Add');
     const shift = add && withScalar(add);
     const last = shift ? (add as Node) : mul;
-    const conv = links.soleConsumer(last.output?.[0], 'Conv');
-    if (!conv || conv.input?.[0] !== last.output?.[0] || !weights.foldable(conv)) continue;
-    const autoPad = conv.attribute?.find((a) => a.name === 'auto_pad')?.s;
-    const autoPadding = autoPad && !['NOTSET', 'VALID'].includes(new TextDecoder().decode(autoPad));
-    const pads = intsAttribute(conv, 'pads') ?? [];
-    if ((shift?.value ?? 0) !== 0 && (autoPadding || pads.some((p) => p !== 0))) {
+    const out = last.output?.[0] as string;
+    const readers = links.consumers.get(out) ?? [];
+    // Read by several Convs (a stage's output feeding the next stage and a feature pyramid): folded into
+    // none, and where one pads, kept as a 1×1 depthwise Conv, as for one padded reader below.
+    const severalConvs =
+      readers.length > 1 &&
+      !links.isOutput(out) &&
+      readers.every((r) => r.opType === 'Conv' && r.input?.[0] === out && weights.foldable(r));
+    const conv = severalConvs ? readers.find(padded) : links.soleConsumer(out, 'Conv');
+    if (!conv || conv.input?.[0] !== out || !weights.foldable(conv)) continue;
+    if (severalConvs || ((shift?.value ?? 0) !== 0 && padded(conv))) {
       if (options.affineAsDepthwise === false) continue;
       // The padding would see t: the affine stays, as a 1×1 depthwise Conv (one pass, in the CPU's blocked
       // layout, where `Mul` and `Add` by a scalar each left it and came back).
       const dims = dimsOf(initializers.get(conv.input?.[1] ?? '') as Tensor);
       const group = Number(conv.attribute?.find((a) => a.name === 'group')?.i ?? 1);
       const channels = (dims[1] ?? 0) * group;
-      const out = last.output?.[0] as string;
       const w = `${out}__cpu_fold_affine_w`;
       const b = `${out}__cpu_fold_affine_b`;
       const scaleT = tensor(

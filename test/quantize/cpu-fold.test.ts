@@ -28,7 +28,7 @@ const ints = (name: string, v: number[]): Attribute => ({ name, type: 7, ints: v
  * (`Mul c, x`), and `conv → Mul → Add → hard-swish → Mul → Add` twice, into an unpadded 1×1 Conv and then
  * a padded depthwise 3×3 Conv whose input affine has a nonzero shift (which stays, as a 1×1 depthwise Conv).
  */
-function lcnetStage(opset: number, lastShift = 0.25): Uint8Array {
+function lcnetStage(opset: number, lastShift = 0.25, branch = false): Uint8Array {
   const nodes: Node[] = [];
   const weight = (name: string, dims: number[], data: Float32Array) => nodes.push(constant(name, dims, data));
   const scalar = (name: string, v: number) => weight(name, [], Float32Array.of(v));
@@ -73,7 +73,15 @@ function lcnetStage(opset: number, lastShift = 0.25): Uint8Array {
   affine('c2', 2.1, 1.0, 'a2');
   hardSwish('a2', 'h2');
   affine('h2', 0.4, lastShift, 'p2');
-  conv('p2', 'y', [16, 1, 3], [ints('pads', [1, 1, 1, 1]), { name: 'group', type: 2, i: 16 }]);
+  const depthwise = [ints('pads', [1, 1, 1, 1]), { name: 'group', type: 2, i: 16 }];
+  if (branch) {
+    // The stage's output read by a second, unpadded Conv too (a feature pyramid's lateral), summed in.
+    conv('p2', 'y_main', [16, 1, 3], depthwise);
+    conv('p2', 'y_lateral', [16, 16, 1], [ints('pads', [0, 0, 0, 0])]);
+    nodes.push(node('Add', ['y_main', 'y_lateral'], ['y']));
+  } else {
+    conv('p2', 'y', [16, 1, 3], depthwise);
+  }
   const model: Model = {
     irVersion: 8,
     opsetImport: [{ domain: '', version: opset }],
@@ -127,6 +135,20 @@ describe('foldForCpu', () => {
     const [before, after] = await Promise.all([
       outputOf(original, [1, 3, 12, 20], 3),
       outputOf(bytes, [1, 3, 12, 20], 3),
+    ]);
+    expect(maxAbsDifference(before, after)).toBeLessThanOrEqual(1e-5);
+  });
+
+  it('keeps an affine read by a padded and an unpadded Conv as one 1×1 depthwise Conv', async () => {
+    const original = lcnetStage(13, 0.25, true);
+
+    const { bytes, report } = cpuFoldedOf(original);
+
+    expect(report.affineAsDepthwise).toBe(1);
+    expect(opTypes(bytes).filter((op) => op === 'Mul')).toEqual(['Mul', 'Mul']); // the two hard-swishes
+    const [before, after] = await Promise.all([
+      outputOf(original, [1, 3, 12, 20], 7),
+      outputOf(bytes, [1, 3, 12, 20], 7),
     ]);
     expect(maxAbsDifference(before, after)).toBeLessThanOrEqual(1e-5);
   });
