@@ -14,7 +14,7 @@ import { recognizeLines } from '../../functions/image/text-recognition.ts';
 function recordingRunner(parallelism: number): ModelRunner & { readonly batches: number[] } {
   const batches: number[] = [];
   const answer = (feeds: Record<string, ort.Tensor>) => {
-    const [rows, , , width] = feeds.x?.dims as number[];
+    const [rows, , , width] = (feeds.x as ort.Tensor).dims as number[];
     batches.push(rows as number);
     const steps = (width as number) / 8;
     return Promise.resolve({
