@@ -39,30 +39,24 @@ export function ctcGreedyDecode(
   classes: number,
   charset: readonly string[],
 ): DecodedText {
-  let text = '';
-  let sum = 0;
-  let kept = 0;
-  let previous = -1;
+  const best = new Int32Array(steps);
+  const probability = new Float32Array(steps);
   const start = sample * steps * classes;
   for (let t = 0; t < steps; t++) {
     const row = start + t * classes;
-    let best = 0;
-    let bestP = probs[row] as number;
-    for (let c = 1; c < classes && bestP <= 0.5; c++) {
-      const p = probs[row + c] as number;
-      if (p > bestP) {
-        bestP = p;
-        best = c;
+    let c = 0;
+    let p = probs[row] as number;
+    for (let k = 1; k < classes && p <= 0.5; k++) {
+      const q = probs[row + k] as number;
+      if (q > p) {
+        p = q;
+        c = k;
       }
     }
-    if (best !== 0 && best !== previous) {
-      text += charset[best] ?? '';
-      sum += bestP;
-      kept++;
-    }
-    previous = best;
+    best[t] = c;
+    probability[t] = p;
   }
-  return { text, confidence: kept > 0 ? sum / kept : 0 };
+  return ctcBestPathDecode(best, probability, 0, steps, charset);
 }
 
 /**
