@@ -79,11 +79,12 @@ async function copyModels(repository: string, out: string): Promise<void> {
       defaultVariant: string;
       source?: { package: string; files: string[] };
     };
-    // Graphs the device writes (fp32, gpu) or that no mode of the check reads (the Lambda tier's) stay here.
-    const served = new Set([manifest.defaultVariant, 'gpu']);
+    // The device writes the fp32 and gpu graphs; of the others, only the default variant's is read there.
+    const carried = (variant: string) =>
+      variant === manifest.defaultVariant && variant !== 'fp32' && variant !== 'gpu';
     const graphs = new Set(
       Object.entries(manifest.variants).flatMap(([variant, v]) =>
-        v.file && (variant === 'fp32' || variant === 'gpu' || !served.has(variant)) ? [v.file] : [],
+        v.file && !carried(variant) ? [v.file] : [],
       ),
     );
     await mkdir(join(out, name, OCR_VERSION), { recursive: true });
