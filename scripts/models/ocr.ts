@@ -16,12 +16,15 @@ const require = createRequire(import.meta.url);
 const VARIANT_KEYS: Readonly<Record<QuantizationMethod, string>> = {
   qdq: 'int8',
   dynamic: 'int8-dynamic',
+  mixed: 'int8-mixed',
   fp16: 'fp16',
 };
 
 const VARIANT_DESCRIPTIONS: Readonly<Record<QuantizationMethod, string>> = {
   qdq: 'static int8 (QDQ), per-channel weights, calibrated on rendered documents (npm run quantize)',
   dynamic: 'dynamic int8: int8 weights, activations quantized at run time (npm run quantize)',
+  mixed:
+    'the fp32 file with its heaviest Convs (each at least a tenth of the multiply-adds) static int8 (QDQ), calibrated on rendered documents (npm run quantize)',
   fp16: 'float16 weights, float32 compute (npm run quantize)',
 };
 
@@ -85,7 +88,7 @@ async function variantsOf(
     if (method === undefined || method === 'fp32') return 'fp32';
     const key = VARIANT_KEYS[method];
     if (!variants[key]) {
-      const content = applyMethod(graphFor(graphs, method), method, choice?.ranges, QDQ_OPTIONS[name]);
+      const content = applyMethod(graphFor(graphs, method), method, choice, QDQ_OPTIONS[name]);
       variants[key] = { file: variantFile(method), description: VARIANT_DESCRIPTIONS[method] };
       files.push({ path: variantFile(method), content });
     }

@@ -37,11 +37,13 @@ export interface StoredModelChoice {
   readonly lambda: QuantizationMethod | 'fp32';
   /**
    * The variant a CPU serves without a tier (the manifest's `defaultVariant`): a method that reads as well
-   * (within 0.5 points) and runs at most 0.8x fp32's time, or `fp32`.
+   * (within 0.5 points) and runs at most 0.9x fp32's time, or `fp32`.
    */
   readonly cpu: QuantizationMethod | 'fp32';
   /** Activation ranges for the `qdq` method, by tensor name: [min, max]. */
   readonly ranges: Readonly<Record<string, readonly [number, number]>>;
+  /** The Convs the `mixed` method quantizes (`heaviestConvs`), by output name. */
+  readonly mixed?: readonly string[];
   /** The measured table the choice came from, for the README. */
   readonly measured: readonly MethodMeasurement[];
 }
@@ -78,18 +80,25 @@ export function variantFile(method: QuantizationMethod): string {
   return method === 'fp16' ? 'model-fp16.onnx' : `model-int8-${method}.onnx`;
 }
 
-/** Rewrites fp32 model bytes with a method; `qdq` needs the stored ranges. */
+/**
+ * Rewrites fp32 model bytes with a method; `qdq` and `mixed` need the stored ranges, `mixed` its Convs
+ * (`choice.mixed`; the model's `QDQ_OPTIONS` are for `qdq`: `mixed` names what it quantizes).
+ */
 export function applyMethod(
   bytes: Uint8Array,
   method: QuantizationMethod,
-  ranges: Readonly<Record<string, readonly [number, number]>> = {},
+  choice: Pick<StoredModelChoice, 'ranges' | 'mixed'> = { ranges: {} },
   options: QdqOptions = {},
 ): Uint8Array {
   if (method === 'dynamic') return quantizeDynamic(bytes);
   if (method === 'fp16') return convertFp16(bytes);
   const map = new Map<string, TensorRange>(
-    Object.entries(ranges).map(([name, [min, max]]) => [name, { min, max }]),
+    Object.entries(choice.ranges).map(([name, [min, max]]) => [name, { min, max }]),
   );
-  if (map.size === 0) throw new Error('the qdq method needs calibration ranges');
+  if (map.size === 0) throw new Error(`the ${method} method needs calibration ranges`);
+  if (method === 'mixed') {
+    if (!choice.mixed?.length) throw new Error('the mixed method needs the Convs it quantizes');
+    return quantizeQdq(bytes, map, { include: choice.mixed });
+  }
   return quantizeQdq(bytes, map, options);
 }

@@ -11,6 +11,8 @@
  *   output channel behind a `DequantizeLinear`, `Conv` biases int32 at the input scale × weight scale.
  *   onnxruntime fuses DQ → Conv → Q into `QLinearConv` when the session is created. Hard-sigmoids and
  *   scalar affines between them are then rewritten to stay in uint8 (`integer-activations.ts`).
+ * - `mixed`: `qdq` for the few Convs that do most of the work (`heaviestConvs` in `calibration.ts`), the rest of the
+ *   fp32 graph as it is: most of int8's gain on them, float accuracy elsewhere.
  * - `fp16`: weights stored as float16, `Cast` back to float32 in front of their users, so the model is
  *   half the size and computes in float32 (onnxruntime folds the casts when the session is created).
  *
@@ -42,7 +44,7 @@ import {
 } from './onnx-graph.ts';
 
 /** The quantization methods, by the names `npm run quantize` takes. */
-export const METHODS = ['dynamic', 'qdq', 'fp16'] as const;
+export const METHODS = ['dynamic', 'qdq', 'mixed', 'fp16'] as const;
 export type QuantizationMethod = (typeof METHODS)[number];
 
 /** Range of an activation tensor seen during calibration. */
@@ -74,7 +76,7 @@ function weightOf(inits: Map<string, Tensor>, name: string | undefined): Tensor 
 }
 
 /** Nodes the quantizer rewrites: `Conv` with a 4-D constant weight, `MatMul` with a 2-D constant weight. */
-function quantizable(n: Node, inits: Map<string, Tensor>): Tensor | undefined {
+export function quantizable(n: Node, inits: Map<string, Tensor>): Tensor | undefined {
   const w = weightOf(inits, n.input?.[1]);
   if (!w) return undefined;
   if (n.opType === 'Conv' && dimsOf(w).length === 4) return w;
@@ -225,6 +227,8 @@ export function qdqActivations(bytes: Uint8Array): string[] {
 export interface QdqOptions {
   /** Operators left float, by their first output's name. */
   readonly exclude?: readonly string[];
+  /** Where given, the only operators quantized, by their first output's name (the `mixed` method). */
+  readonly include?: readonly string[];
   /** Every operator after the graph's last node of this type is left float. */
   readonly floatAfterLast?: string;
   /** Whether hard-sigmoids and scalar affines are rewritten to stay in uint8 (default true). */
@@ -254,6 +258,10 @@ export function quantizeQdq(
   const graph = graphOf(model);
   const inits = initializersByName(graph);
   const exclude = new Set(options.exclude ?? []);
+  if (options.include) {
+    const include = new Set(options.include);
+    for (const n of graph.node ?? []) if (!include.has(n.output?.[0] ?? '')) exclude.add(n.output?.[0] ?? '');
+  }
   if (options.floatAfterLast) {
     // The operators after the last node of that type (e.g. a detector's head after its feature
     // pyramid's Concat) stay float: their outputs are thresholded, so small errors move boxes.

@@ -51,8 +51,8 @@ export function servedGraphs(original: Uint8Array, options: ServedGraphOptions =
 
 /**
  * The graph a method rewrites: the int8 methods the fold without depthwise affines (`toQuantize`), fp16
- * (float compute) the fp32 file.
+ * (float compute) and mixed (float but for a few Convs) the fp32 file.
  */
 export function graphFor(graphs: ServedGraphs, method: QuantizationMethod): Uint8Array {
-  return method === 'fp16' ? graphs.fp32 : graphs.toQuantize;
+  return method === 'fp16' || method === 'mixed' ? graphs.fp32 : graphs.toQuantize;
 }

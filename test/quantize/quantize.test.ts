@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises';
 import * as ort from 'onnxruntime-node';
 import sharp from 'sharp';
 import { describe, expect, it } from 'vitest';
-import { calibrate } from '../../scripts/quantize/calibration.ts';
+import { calibrate, heaviestConvs } from '../../scripts/quantize/calibration.ts';
 import {
   DataType,
   decodeModel,
@@ -128,6 +128,21 @@ describe('quantizer on a small network built here', () => {
     expect(relativeError(actual, expected)).toBeLessThan(0.03);
   });
 
+  it('qdq with include (the mixed method): quantizes only the named operators', async () => {
+    const ranges = await calibrate(bytes, qdqActivations(bytes), [{ x }]);
+
+    const quantized = quantizeQdq(bytes, ranges, { include: ['conv'] });
+
+    const weightDq = (decodeModel(quantized).graph?.node ?? []).filter(
+      (n) => n.opType === 'DequantizeLinear' && n.attribute?.some((a) => a.name === 'axis'),
+    );
+    expect(weightDq.map((n) => n.output?.[0])).toEqual(['conv_qdq_w_dequantized', 'conv_qdq_b_dequantized']);
+    const matmul = (decodeModel(quantized).graph?.node ?? []).find((n) => n.opType === 'MatMul');
+    expect(matmul?.input?.[1]).toBe('fc_w');
+    const [expected, actual] = await Promise.all([run(bytes, { x }), run(quantized, { x })]);
+    expect(relativeError(actual, expected)).toBeLessThan(0.03);
+  });
+
   it('fp16: stores the weights as float16 and computes in float32 within 0.1% of fp32', async () => {
     const converted = convertFp16(bytes);
 
@@ -163,6 +178,32 @@ async function lineTensorData(text: string, rotate: 0 | 180): Promise<Float32Arr
   }
   return out;
 }
+
+describe('heaviestConvs', () => {
+  it('names the Convs that each do at least the given share of the multiply-adds', async () => {
+    // A 3×3 Conv of 8 channels over 16×16 (55 296 multiply-adds) before a 1×1 Conv to 16 (32 768).
+    const model: Model = {
+      irVersion: 8,
+      opsetImport: [{ domain: '', version: 13 }],
+      graph: {
+        name: 'two-convs',
+        node: [
+          constant('wa', [8, 3, 3, 3], values(8 * 27, 5)),
+          constant('wb', [16, 8, 1, 1], values(128, 6)),
+          node('Conv', ['x', 'wa'], ['a'], [{ name: 'pads', type: 7, ints: [1, 1, 1, 1] }]),
+          node('Conv', ['a', 'wb'], ['b']),
+        ],
+        input: [floatValue('x', [1, 3, 16, 16])],
+        output: [floatValue('b', [1, 16, 16, 16])],
+      },
+    };
+    const bytes = encodeModel(model);
+    const feed = { x: new ort.Tensor('float32', values(3 * 256, 7), [1, 3, 16, 16]) };
+
+    expect(await heaviestConvs(bytes, feed, 0.5)).toEqual(['a']);
+    expect(await heaviestConvs(bytes, feed, 0.1)).toEqual(['a', 'b']);
+  });
+});
 
 describe('quantizer on the PP-OCR orientation classifier', async () => {
   const bytes = new Uint8Array(await readFile('models/ppocr-mobile-v2-cls/3/model.onnx'));
